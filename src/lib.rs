@@ -1,0 +1,6 @@
+//! mingle: a proximity introduction server for spatial voice chat in Bevy games.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod protocol;
+pub mod proximity;

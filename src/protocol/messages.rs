@@ -1,0 +1,180 @@
+//! The message types of both directions.
+
+use serde::{Deserialize, Serialize};
+
+/// A connected client's identity: its renet client id.
+///
+/// In secure mode it comes from a connect token the game's backend issued, so a client cannot
+/// pick another's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PeerId(pub u64);
+
+impl std::fmt::Display for PeerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "peer#{}", self.0)
+    }
+}
+
+/// A tenant (game) isolated from every other: peers of two realms never meet.
+///
+/// Read from the first 8 bytes (little endian) of the connect token's user data, so the
+/// client cannot choose it in secure mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub struct Realm(pub u64);
+
+impl Realm {
+    /// Reads the realm from netcode connect-token user data (first 8 bytes, little endian).
+    pub fn from_user_data(user_data: &[u8; 256]) -> Self {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&user_data[..8]);
+        Realm(u64::from_le_bytes(bytes))
+    }
+
+    /// Writes the realm into netcode connect-token user data, the inverse of [`Realm::from_user_data`].
+    pub fn to_user_data(self) -> [u8; 256] {
+        let mut data = [0u8; 256];
+        data[..8].copy_from_slice(&self.0.to_le_bytes());
+        data
+    }
+}
+
+/// A space inside a realm (a map, a channel, a room): only peers in the same space meet.
+///
+/// Chosen by the client with every position update, so moving to another map is just a
+/// position in another space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub struct SpaceId(pub u32);
+
+/// What a client reports after trying to open a WebRTC link to an introduced peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ConnectionOutcome {
+    /// The peer-to-peer link is up.
+    Connected,
+    /// The attempt failed (ICE failed, no route).
+    Failed,
+    /// The attempt did not finish in time.
+    TimedOut,
+}
+
+/// Why the server refused a client's message. Sent in [`ServerToClient::Rejected`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RejectReason {
+    /// The message did not decode (malformed, truncated, oversized or invalid field).
+    Undecodable,
+    /// The message arrived on a channel other than the one its kind travels on.
+    WrongChannel,
+    /// A signal was addressed to a connected peer that is not currently introduced to the sender.
+    NotIntroduced {
+        /// The addressee.
+        peer: PeerId,
+    },
+    /// A signal was addressed to an id no connected client has.
+    UnknownPeer {
+        /// The addressee.
+        peer: PeerId,
+    },
+}
+
+/// A message from a client to the server.
+///
+/// [`ClientToServer::Position`] travels on [`Channel::Position`](super::Channel::Position)
+/// (unreliable, latest wins), [`ClientToServer::Signal`] on
+/// [`Channel::Signal`](super::Channel::Signal), the rest on
+/// [`Channel::Control`](super::Channel::Control); see [`ClientToServer::channel`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ClientToServer {
+    /// Where the client stands now. Unreliable: the client re-sends at least once a second
+    /// even when still, so a lost datagram never leaves a stale position for long.
+    Position {
+        /// The space (map, channel) the client is in.
+        space: SpaceId,
+        /// World position, x, y, z. Finite, each axis within [`MAX_COORDINATE`](super::MAX_COORDINATE).
+        position: [f32; 3],
+    },
+    /// Ask for the full current peer set; answered with [`ServerToClient::PeerSnapshot`].
+    RequestPeerRefresh,
+    /// Opaque WebRTC signaling (offer, answer, ICE) for an introduced peer.
+    Signal {
+        /// The introduced peer it is for.
+        to: PeerId,
+        /// Opaque bytes, at most [`MAX_SIGNAL_PAYLOAD_BYTES`](super::MAX_SIGNAL_PAYLOAD_BYTES).
+        payload: Vec<u8>,
+    },
+    /// How the WebRTC link to an introduced peer turned out.
+    ConnectionReport {
+        /// The peer the link was to.
+        peer: PeerId,
+        /// The outcome.
+        outcome: ConnectionOutcome,
+    },
+}
+
+impl ClientToServer {
+    /// The channel this kind of message must travel on.
+    pub fn channel(&self) -> super::Channel {
+        use super::Channel;
+        match self {
+            ClientToServer::Position { .. } => Channel::Position,
+            ClientToServer::Signal { .. } => Channel::Signal,
+            ClientToServer::RequestPeerRefresh | ClientToServer::ConnectionReport { .. } => {
+                Channel::Control
+            }
+        }
+    }
+}
+
+/// A message from the server to a client.
+///
+/// [`ServerToClient::Signal`] travels on [`Channel::Signal`](super::Channel::Signal), the rest
+/// on [`Channel::Control`](super::Channel::Control), which is reliable and ordered: a client
+/// that applies every message in order holds exactly the server's view of its peer set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ServerToClient {
+    /// Sent once, before any other message: who you are and the rules in force.
+    Welcome {
+        /// Your peer id.
+        you: PeerId,
+        /// Introduction distance, world units.
+        range: f32,
+        /// Departure distance, world units (>= `range`).
+        leave_range: f32,
+        /// Proximity ticks per second.
+        tick_hz: f32,
+    },
+    /// What changed in your peer set during one proximity tick; at most one per tick.
+    /// Apply `left` before `entered` (a peer that reconnected within one tick is in both).
+    PeersChanged {
+        /// Peers introduced to you this tick, ascending.
+        entered: Vec<PeerId>,
+        /// Peers no longer near you this tick, ascending.
+        left: Vec<PeerId>,
+    },
+    /// Your full current peer set, ascending; the answer to
+    /// [`ClientToServer::RequestPeerRefresh`]. Replaces whatever set you held.
+    PeerSnapshot {
+        /// Every peer currently introduced to you.
+        peers: Vec<PeerId>,
+    },
+    /// Signaling relayed from an introduced peer.
+    Signal {
+        /// The sender.
+        from: PeerId,
+        /// Opaque bytes as the sender sent them.
+        payload: Vec<u8>,
+    },
+    /// Your message was refused; nothing else happened.
+    Rejected {
+        /// Why.
+        reason: RejectReason,
+    },
+}
+
+impl ServerToClient {
+    /// The channel this kind of message travels on.
+    pub fn channel(&self) -> super::Channel {
+        match self {
+            ServerToClient::Signal { .. } => super::Channel::Signal,
+            _ => super::Channel::Control,
+        }
+    }
+}

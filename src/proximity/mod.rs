@@ -1,0 +1,42 @@
+//! The proximity core: who is near whom, and what changed since the last tick.
+//!
+//! A state machine with no Bevy, no clock and no I/O. Inputs go in with
+//! [`Proximity::set_position`] and [`Proximity::remove`]; one [`Proximity::tick`] computes and
+//! appends every pair that changed to a buffer the caller owns.
+//!
+//! Contract:
+//! - Two clients meet only in the same [`Realm`](crate::protocol::Realm) and
+//!   [`SpaceId`](crate::protocol::SpaceId).
+//! - A pair is introduced when `dx² + dy² + dz² <= range²` and kept until the squared distance
+//!   exceeds `leave_range²` (hysteresis; no square roots anywhere).
+//! - Pairs are symmetric: a [`PairChange`] names both sides once, and [`Proximity::nearby`] of
+//!   either lists the other.
+//! - Cost follows movement: only clients whose position was set since the last tick are
+//!   examined, against a uniform grid of `leave_range`-sized cells. A tick in which nobody
+//!   moved does nothing.
+//!
+//! ```
+//! use mingle::proximity::{PairChange, Proximity, ProximityConfig};
+//! use mingle::protocol::{PeerId, Realm, SpaceId};
+//!
+//! let mut core = Proximity::new(ProximityConfig::default()); // range 20, leave 25
+//! let (realm, space) = (Realm(1), SpaceId(0));
+//! core.set_position(PeerId(1), realm, space, [0.0, 0.0, 0.0]).unwrap();
+//! core.set_position(PeerId(2), realm, space, [20.0, 0.0, 0.0]).unwrap();
+//! let mut changes = Vec::new();
+//! core.tick(&mut changes);
+//! assert_eq!(changes.len(), 1); // introduced once, both sides named
+//! assert!(matches!(changes[0], PairChange::Entered { .. }));
+//!
+//! changes.clear();
+//! core.set_position(PeerId(2), realm, space, [24.0, 0.0, 0.0]).unwrap();
+//! core.tick(&mut changes);
+//! assert!(changes.is_empty()); // between range and leave_range: kept
+//! ```
+
+mod brute_force;
+mod core;
+mod grid;
+
+pub use brute_force::BruteForce;
+pub use core::{DepartureCause, PairChange, Proximity, ProximityConfig, ProximityError};
