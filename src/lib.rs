@@ -4,3 +4,5 @@
 
 pub mod protocol;
 pub mod proximity;
+pub mod server;
+pub mod client;

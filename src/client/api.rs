@@ -1,0 +1,109 @@
+//! The system parameter a game uses to talk to the server.
+
+use bevy::ecs::system::SystemParam;
+use bevy::prelude::{Res, ResMut};
+use bevy_renet::RenetClient;
+
+use super::state::MingleSession;
+use crate::protocol::{
+    ClientToServer, ConnectionOutcome, MAX_SIGNAL_PAYLOAD_BYTES, PeerId, encode_client,
+};
+
+/// Why a client request was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientError {
+    /// Not connected to a server (yet, or any more).
+    NotConnected,
+    /// The signal payload exceeds [`MAX_SIGNAL_PAYLOAD_BYTES`].
+    PayloadTooLarge {
+        /// The payload's length.
+        len: usize,
+    },
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::NotConnected => write!(f, "not connected to a mingle server"),
+            ClientError::PayloadTooLarge { len } => write!(
+                f,
+                "signal payload of {len} bytes exceeds the limit of {MAX_SIGNAL_PAYLOAD_BYTES} bytes"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// Sends signals, refresh requests and connection reports to the mingle server.
+///
+/// ```
+/// # use bevy::prelude::*;
+/// use mingle::client::{MingleClient, PeerEntered};
+///
+/// fn offer_to_newcomers(mut entered: MessageReader<PeerEntered>, mut mingle: MingleClient) {
+///     for PeerEntered(peer) in entered.read() {
+///         let _ = mingle.send_signal(*peer, b"v=0 ...".to_vec());
+///     }
+/// }
+/// ```
+#[derive(SystemParam)]
+pub struct MingleClient<'w> {
+    client: Option<ResMut<'w, RenetClient>>,
+    session: Option<Res<'w, MingleSession>>,
+}
+
+impl MingleClient<'_> {
+    /// Whether the connection is up and the server has welcomed this client.
+    pub fn is_connected(&self) -> bool {
+        self.session.is_some() && self.client.as_ref().is_some_and(|c| c.is_connected())
+    }
+
+    /// This client's peer id, once welcomed.
+    pub fn local_id(&self) -> Option<PeerId> {
+        self.session.as_ref().map(|s| s.you)
+    }
+
+    fn send(&mut self, msg: &ClientToServer) -> Result<(), ClientError> {
+        match self.client.as_mut() {
+            Some(client) if client.is_connected() => {
+                client.send_message(msg.channel(), encode_client(msg));
+                Ok(())
+            }
+            _ => Err(ClientError::NotConnected),
+        }
+    }
+
+    /// Sends WebRTC signaling to an introduced peer via the server. The server refuses it
+    /// (a [`MessageRejected`](super::MessageRejected) follows) unless the peer is introduced.
+    ///
+    /// # Errors
+    /// [`ClientError::PayloadTooLarge`] or [`ClientError::NotConnected`]; nothing was sent.
+    pub fn send_signal(&mut self, to: PeerId, payload: Vec<u8>) -> Result<(), ClientError> {
+        if payload.len() > MAX_SIGNAL_PAYLOAD_BYTES {
+            return Err(ClientError::PayloadTooLarge { len: payload.len() });
+        }
+        self.send(&ClientToServer::Signal { to, payload })
+    }
+
+    /// Asks for the full peer set; the answer replaces [`NearbyPeers`](super::NearbyPeers) and
+    /// yields `PeerEntered` / `PeerLeft` for any difference.
+    ///
+    /// # Errors
+    /// [`ClientError::NotConnected`].
+    pub fn request_refresh(&mut self) -> Result<(), ClientError> {
+        self.send(&ClientToServer::RequestPeerRefresh)
+    }
+
+    /// Reports how the WebRTC link to `peer` turned out.
+    ///
+    /// # Errors
+    /// [`ClientError::NotConnected`].
+    pub fn report_connection(
+        &mut self,
+        peer: PeerId,
+        outcome: ConnectionOutcome,
+    ) -> Result<(), ClientError> {
+        self.send(&ClientToServer::ConnectionReport { peer, outcome })
+    }
+}

@@ -1,0 +1,34 @@
+//! The client plugin's configuration.
+
+use std::net::SocketAddr;
+
+use bevy::prelude::Resource;
+
+use crate::protocol::Realm;
+
+/// Where to connect and how often to report the position.
+#[derive(Debug, Clone, PartialEq, Resource)]
+pub struct MingleClientConfig {
+    /// The server's UDP address. Default: `127.0.0.1:5000`.
+    pub server: SocketAddr,
+    /// This client's id (unsecure mode: the client chooses it). Default: 1.
+    pub client_id: u64,
+    /// The realm (tenant) to join. Default: `Realm(0)`.
+    pub realm: Realm,
+    /// Most position updates per second while moving. Default: 10.0 Hz.
+    pub position_hz: f64,
+    /// Seconds between position re-sends while standing still. Default: 1.0 s.
+    pub keepalive_secs: f64,
+}
+
+impl Default for MingleClientConfig {
+    fn default() -> Self {
+        MingleClientConfig {
+            server: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            client_id: 1,
+            realm: Realm(0),
+            position_hz: 10.0,
+            keepalive_secs: 1.0,
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The client plugin for games: reports the local player's position, keeps the set of
+//! introduced peers, and carries WebRTC signaling.
+//!
+//! Mark the player entity with [`MingleLocal`]; read [`PeerEntered`] / [`PeerLeft`] /
+//! [`SignalReceived`] with a `MessageReader`; send with the [`MingleClient`] system parameter.
+//! Connection status is offered as run conditions: [`mingle_connected`].
+//!
+//! ```no_run
+//! use bevy::prelude::*;
+//! use mingle::client::{MingleClientConfig, MingleClientPlugin, MingleLocal, PeerEntered};
+//!
+//! fn log_peers(mut entered: MessageReader<PeerEntered>) {
+//!     for PeerEntered(peer) in entered.read() {
+//!         info!("{peer} is within earshot");
+//!     }
+//! }
+//!
+//! App::new()
+//!     .add_plugins(MinimalPlugins)
+//!     .add_plugins(MingleClientPlugin::new(MingleClientConfig::default()))
+//!     .add_systems(Startup, |mut commands: Commands| {
+//!         commands.spawn((MingleLocal::default(), Transform::default()));
+//!     })
+//!     .add_systems(Update, log_peers)
+//!     .run();
+//! ```
+
+mod api;
+mod config;
+mod messages;
+mod position;
+mod receive;
+mod state;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::SystemTime;
+
+use bevy::app::{App, Plugin, PostUpdate, PreUpdate};
+use bevy::prelude::{
+    Commands, IntoScheduleConfigs, MessageWriter, Res, ResMut, SystemSet,
+    resource_exists,
+};
+use bevy_renet::netcode::{ClientAuthentication, NetcodeClientPlugin, NetcodeClientTransport};
+use bevy_renet::{
+    RenetClient, RenetClientPlugin, RenetReceive, RenetSend, client_connected,
+    client_just_disconnected,
+};
+
+pub use api::{ClientError, MingleClient};
+pub use config::MingleClientConfig;
+pub use messages::{MessageRejected, PeerEntered, PeerLeft, SignalReceived};
+pub use state::{MingleClientStats, MingleLocal, MingleSession, NearbyPeers};
+
+use crate::protocol::{PROTOCOL_ID, connection_config};
+
+/// The client's system sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, SystemSet)]
+pub enum MingleClientSystems {
+    /// Applies server messages and writes [`PeerEntered`], [`PeerLeft`], [`SignalReceived`] and
+    /// [`MessageRejected`]. Runs in [`PreUpdate`], after [`RenetReceive`]; read the messages in
+    /// `Update`.
+    Receive,
+    /// Sends the [`MingleLocal`] position. Runs in [`PostUpdate`], before [`RenetSend`].
+    Send,
+}
+
+/// Connects a game to a mingle server. Needs `MinimalPlugins` or `DefaultPlugins` for time.
+pub struct MingleClientPlugin {
+    /// The configuration, inserted as a resource.
+    pub config: MingleClientConfig,
+}
+
+impl MingleClientPlugin {
+    /// A plugin that connects to `config.server` when added.
+    pub fn new(config: MingleClientConfig) -> Self {
+        MingleClientPlugin { config }
+    }
+}
+
+/// Binds a UDP socket of the server's address family and starts the netcode handshake.
+fn connect(config: &MingleClientConfig) -> std::io::Result<NetcodeClientTransport> {
+    let local: SocketAddr = match config.server {
+        SocketAddr::V4(a) if a.ip().is_loopback() => ([127, 0, 0, 1], 0).into(),
+        SocketAddr::V4(_) => ([0, 0, 0, 0], 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = UdpSocket::bind(local)?;
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let auth = ClientAuthentication::Unsecure {
+        protocol_id: PROTOCOL_ID,
+        client_id: config.client_id,
+        server_addr: config.server,
+        user_data: Some(config.realm.to_user_data()),
+    };
+    NetcodeClientTransport::new(now, auth, socket).map_err(std::io::Error::other)
+}
+
+impl Plugin for MingleClientPlugin {
+    /// # Panics
+    /// If no local UDP socket can be bound (the machine has no network stack to speak of).
+    fn build(&self, app: &mut App) {
+        let transport = connect(&self.config)
+            .unwrap_or_else(|e| panic!("MingleClientPlugin: cannot open a UDP socket: {e}"));
+        if !app.is_plugin_added::<RenetClientPlugin>() {
+            app.add_plugins(RenetClientPlugin);
+        }
+        if !app.is_plugin_added::<NetcodeClientPlugin>() {
+            app.add_plugins(NetcodeClientPlugin);
+        }
+        app.insert_resource(RenetClient::new(connection_config()))
+            .insert_resource(transport)
+            .insert_resource(self.config.clone())
+            .init_resource::<NearbyPeers>()
+            .init_resource::<MingleClientStats>()
+            .add_message::<PeerEntered>()
+            .add_message::<PeerLeft>()
+            .add_message::<SignalReceived>()
+            .add_message::<MessageRejected>()
+            .configure_sets(
+                PreUpdate,
+                MingleClientSystems::Receive
+                    .after(RenetReceive)
+                    .run_if(resource_exists::<RenetClient>),
+            )
+            .configure_sets(
+                PostUpdate,
+                MingleClientSystems::Send.before(RenetSend).run_if(client_connected),
+            )
+            .add_systems(
+                PreUpdate,
+                (
+                    forget_session.run_if(client_just_disconnected),
+                    receive::receive,
+                )
+                    .chain()
+                    .in_set(MingleClientSystems::Receive),
+            )
+            .add_systems(PostUpdate, position::send_position.in_set(MingleClientSystems::Send));
+    }
+}
+
+/// Run condition: connected and welcomed by the server.
+pub fn mingle_connected(client: Option<Res<RenetClient>>, session: Option<Res<MingleSession>>) -> bool {
+    session.is_some() && client.is_some_and(|c| c.is_connected())
+}
+
+/// On disconnect every peer is gone: tell the game, and drop the session.
+fn forget_session(
+    mut commands: Commands,
+    mut nearby: ResMut<NearbyPeers>,
+    mut left: MessageWriter<PeerLeft>,
+) {
+    for peer in std::mem::take(&mut nearby.0) {
+        left.write(PeerLeft(peer));
+    }
+    commands.remove_resource::<MingleSession>();
+}

@@ -1,0 +1,71 @@
+//! What the client plugin keeps: the local player marker, the session and the peer set.
+
+use std::collections::BTreeSet;
+
+use bevy::prelude::{Component, Resource};
+
+use crate::protocol::{PeerId, SpaceId};
+
+/// Marks the entity whose `Transform` is this player's position; its `space` is sent along.
+/// Exactly one entity should carry it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Component)]
+pub struct MingleLocal {
+    /// The space (map, channel) the player is in.
+    pub space: SpaceId,
+}
+
+/// The server's welcome: present once the server greeted this client.
+#[derive(Debug, Clone, Copy, PartialEq, Resource)]
+pub struct MingleSession {
+    /// This client's peer id.
+    pub you: PeerId,
+    /// The server's introduction distance, world units.
+    pub range: f32,
+    /// The server's departure distance, world units.
+    pub leave_range: f32,
+    /// The server's proximity ticks per second.
+    pub tick_hz: f32,
+}
+
+/// The peers the server has introduced to this client, built only from what it received.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Resource)]
+pub struct NearbyPeers(pub(crate) BTreeSet<PeerId>);
+
+impl NearbyPeers {
+    /// Whether `peer` is currently introduced.
+    pub fn contains(&self, peer: PeerId) -> bool {
+        self.0.contains(&peer)
+    }
+
+    /// The introduced peers, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// How many peers are introduced.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no peer is introduced.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Counts of what this client received and sent, for tests, tools and diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Resource)]
+pub struct MingleClientStats {
+    /// `PeersChanged` messages received.
+    pub peers_changed: u64,
+    /// `PeerSnapshot` messages received.
+    pub snapshots: u64,
+    /// Signals received.
+    pub signals: u64,
+    /// Rejections received.
+    pub rejections: u64,
+    /// Server messages that failed to decode.
+    pub undecodable: u64,
+    /// Position updates sent.
+    pub positions_sent: u64,
+}

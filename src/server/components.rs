@@ -1,0 +1,111 @@
+//! What the server keeps per connected client, and the id → entity directory.
+
+use bevy::math::Vec3;
+use bevy::prelude::{Component, Entity, Resource};
+use rustc_hash::FxHashMap;
+
+use crate::protocol::{PeerId, Realm, SpaceId};
+
+/// A connected client: its id and the realm its connect token put it in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Component)]
+pub struct Peer {
+    /// The renet client id.
+    pub id: PeerId,
+    /// The tenant it belongs to; peers of two realms never meet.
+    pub realm: Realm,
+}
+
+/// Where the client last said it stands. Inserted with its first position update.
+#[derive(Debug, Clone, Copy, PartialEq, Component)]
+pub struct Position(pub Vec3);
+
+/// The space (map, channel) the client last said it is in. Inserted with its first position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Component)]
+pub struct Space(pub SpaceId);
+
+/// The peers currently introduced to this client, ascending by id. Symmetric: if A's set
+/// holds B, B's holds A. Updated by the proximity tick only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Component)]
+pub struct NearbySet(Vec<PeerId>);
+
+impl NearbySet {
+    /// Whether `peer` is introduced to this client.
+    pub fn contains(&self, peer: PeerId) -> bool {
+        self.0.binary_search(&peer).is_ok()
+    }
+
+    /// The introduced peers, ascending.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = PeerId> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// The introduced peers, ascending, as a slice.
+    pub fn as_slice(&self) -> &[PeerId] {
+        &self.0
+    }
+
+    /// How many peers are introduced.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no peer is introduced.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(crate) fn insert(&mut self, peer: PeerId) {
+        if let Err(at) = self.0.binary_search(&peer) {
+            self.0.insert(at, peer);
+        }
+    }
+
+    pub(crate) fn remove(&mut self, peer: PeerId) {
+        if let Ok(at) = self.0.binary_search(&peer) {
+            self.0.remove(at);
+        }
+    }
+}
+
+/// Per-client bookkeeping of the intake: when it was last heard, how often it sent garbage.
+#[derive(Debug, Clone, Copy, Default, Component)]
+pub struct ClientHealth {
+    /// Real-time seconds since startup at which the last message arrived.
+    pub last_heard_secs: f64,
+    /// Undecodable messages received so far.
+    pub decode_failures: u32,
+}
+
+/// Maps every connected client's id to its entity.
+#[derive(Debug, Default, Resource)]
+pub struct PeerDirectory(FxHashMap<PeerId, Entity>);
+
+impl PeerDirectory {
+    /// The entity of a connected client.
+    pub fn get(&self, peer: PeerId) -> Option<Entity> {
+        self.0.get(&peer).copied()
+    }
+
+    /// Connected clients.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no client is connected.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every connected client and its entity, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (PeerId, Entity)> + '_ {
+        self.0.iter().map(|(p, e)| (*p, *e))
+    }
+
+    pub(crate) fn insert(&mut self, peer: PeerId, entity: Entity) -> Option<Entity> {
+        self.0.insert(peer, entity)
+    }
+
+    pub(crate) fn remove(&mut self, peer: PeerId) -> Option<Entity> {
+        self.0.remove(&peer)
+    }
+}

@@ -1,0 +1,223 @@
+//! The server's configuration: defaults from `assets/mingle.toml`, validated in one place.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use bevy::prelude::Resource;
+use serde::Deserialize;
+
+/// The default configuration file, embedded in the binary.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../assets/mingle.toml");
+
+/// netcode's hard cap on clients per server transport.
+pub const MAX_CLIENTS_LIMIT: usize = 1024;
+
+/// Everything the server plugin and binary need to run. `Default` is what we ship, the same
+/// values as `assets/mingle.toml`.
+#[derive(Debug, Clone, PartialEq, Resource, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MingleServerConfig {
+    /// UDP address to listen on. Default: `127.0.0.1:5000`. Port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// Introduction distance. Default: 20.0 world units.
+    pub range: f32,
+    /// Departure distance, >= `range`. Default: 25.0 world units.
+    pub leave_range: f32,
+    /// Proximity ticks per second. Default: 20.0 Hz.
+    pub tick_hz: f64,
+    /// App updates per second of the headless loop (socket reads and writes). Default: 60.0 Hz.
+    pub loop_hz: f64,
+    /// Most clients at once, 1..=1024. Default: 1024.
+    pub max_clients: usize,
+    /// Seconds without any message before a client is disconnected. Default: 15.0 s.
+    pub idle_timeout_secs: f64,
+    /// Undecodable messages tolerated from one client before disconnecting it. Default: 10.
+    pub max_decode_failures: u32,
+    /// Seconds between stats lines in the log. Default: 60.0 s.
+    pub stats_interval_secs: f64,
+}
+
+impl Default for MingleServerConfig {
+    fn default() -> Self {
+        MingleServerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            range: 20.0,
+            leave_range: 25.0,
+            tick_hz: 20.0,
+            loop_hz: 60.0,
+            max_clients: MAX_CLIENTS_LIMIT,
+            idle_timeout_secs: 15.0,
+            max_decode_failures: 10,
+            stats_interval_secs: 60.0,
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigError {
+    /// The file could not be read.
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error, as text.
+        message: String,
+    },
+    /// The file is not valid TOML for this configuration.
+    Parse {
+        /// The file (or "embedded defaults").
+        path: String,
+        /// What the parser said, naming the line and field.
+        message: String,
+    },
+    /// A field holds a value outside its allowed range.
+    Invalid {
+        /// The field's name as in the file and the flag.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::Read { path, message } => write!(f, "cannot read {path}: {message}"),
+            ConfigError::Parse { path, message } => write!(f, "invalid config {path}: {message}"),
+            ConfigError::Invalid { field, reason } => write!(f, "invalid `{field}`: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn invalid(field: &'static str, reason: String) -> ConfigError {
+    ConfigError::Invalid { field, reason }
+}
+
+impl MingleServerConfig {
+    /// Parses a TOML document; missing fields take their defaults. Does not validate.
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`] naming `origin`, the line and the field.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads and parses a TOML file. Does not validate.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] or [`ConfigError::Parse`].
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first field out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.range.is_finite() && self.range > 0.0) {
+            return Err(invalid("range", format!("must be a positive number, got {}", self.range)));
+        }
+        if !(self.leave_range.is_finite() && self.leave_range >= self.range) {
+            return Err(invalid(
+                "leave_range",
+                format!("must be >= range ({}), got {}", self.range, self.leave_range),
+            ));
+        }
+        if !(self.tick_hz.is_finite() && self.tick_hz > 0.0 && self.tick_hz <= 1000.0) {
+            return Err(invalid("tick_hz", format!("must be in (0, 1000], got {}", self.tick_hz)));
+        }
+        if !(self.loop_hz.is_finite() && self.loop_hz >= self.tick_hz && self.loop_hz <= 10_000.0) {
+            return Err(invalid(
+                "loop_hz",
+                format!("must be in [tick_hz ({}), 10000], got {}", self.tick_hz, self.loop_hz),
+            ));
+        }
+        if self.max_clients == 0 || self.max_clients > MAX_CLIENTS_LIMIT {
+            return Err(invalid(
+                "max_clients",
+                format!("must be in 1..={MAX_CLIENTS_LIMIT} (netcode's limit), got {}", self.max_clients),
+            ));
+        }
+        if !(self.idle_timeout_secs.is_finite() && self.idle_timeout_secs > 0.0) {
+            return Err(invalid(
+                "idle_timeout_secs",
+                format!("must be a positive number of seconds, got {}", self.idle_timeout_secs),
+            ));
+        }
+        if self.max_decode_failures == 0 {
+            return Err(invalid("max_decode_failures", "must be at least 1".to_owned()));
+        }
+        if !(self.stats_interval_secs.is_finite() && self.stats_interval_secs > 0.0) {
+            return Err(invalid(
+                "stats_interval_secs",
+                format!("must be a positive number of seconds, got {}", self.stats_interval_secs),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The proximity distances of this configuration.
+    pub fn proximity(&self) -> crate::proximity::ProximityConfig {
+        crate::proximity::ProximityConfig {
+            range: self.range,
+            leave_range: self.leave_range,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_file_is_the_default() {
+        let parsed = MingleServerConfig::from_toml(DEFAULT_CONFIG_TOML, "embedded").unwrap();
+        assert_eq!(parsed, MingleServerConfig::default());
+        assert_eq!(parsed.validate(), Ok(()));
+    }
+
+    #[test]
+    fn partial_file_keeps_other_defaults() {
+        let parsed = MingleServerConfig::from_toml("range = 5.0\nleave_range = 6.0", "t").unwrap();
+        assert_eq!(parsed.range, 5.0);
+        assert_eq!(parsed.max_clients, 1024);
+    }
+
+    #[test]
+    fn invalid_values_name_their_field() {
+        let cases: [(&str, fn(&mut MingleServerConfig)); 5] = [
+            ("range", |c| c.range = -1.0),
+            ("leave_range", |c| c.leave_range = 10.0),
+            ("max_clients", |c| c.max_clients = 1025),
+            ("tick_hz", |c| c.tick_hz = 0.0),
+            ("idle_timeout_secs", |c| c.idle_timeout_secs = f64::NAN),
+        ];
+        for (field, break_it) in cases {
+            let mut c = MingleServerConfig::default();
+            break_it(&mut c);
+            match c.validate() {
+                Err(ConfigError::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: expected Invalid, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_or_mistyped_fields_are_parse_errors() {
+        for text in ["rnage = 3.0", "range = \"far\"", "range = "] {
+            let err = MingleServerConfig::from_toml(text, "bad.toml").unwrap_err();
+            assert!(matches!(err, ConfigError::Parse { .. }), "{text}: {err}");
+            assert!(err.to_string().contains("bad.toml"));
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Reads every client's messages: positions, refresh requests, signals, reports.
+
+use bevy::log::{debug, warn};
+use bevy::math::Vec3;
+use bevy::prelude::{Commands, Query, Res, ResMut, Time};
+use bevy::time::Real;
+use bevy_renet::RenetServer;
+
+use super::components::{ClientHealth, NearbySet, Peer, PeerDirectory, Position, Space};
+use super::config::MingleServerConfig;
+use super::send;
+use super::stats::ServerStats;
+use crate::protocol::{
+    Channel, ClientToServer, ConnectionOutcome, PeerId, RejectReason, ServerToClient, decode_client,
+};
+
+type ClientQuery<'w, 's> = Query<
+    'w,
+    's,
+    (
+        &'static Peer,
+        &'static NearbySet,
+        &'static mut ClientHealth,
+        Option<&'static mut Position>,
+        Option<&'static mut Space>,
+    ),
+>;
+
+/// Drains every connected client's channels. One client's bad input is answered for that
+/// client alone (rejection, then disconnect after too many); the loop always goes on.
+#[expect(clippy::too_many_arguments, reason = "a Bevy system's parameters are its inputs")]
+pub(crate) fn intake(
+    mut commands: Commands,
+    mut server: ResMut<RenetServer>,
+    directory: Res<PeerDirectory>,
+    config: Res<MingleServerConfig>,
+    mut stats: ResMut<ServerStats>,
+    time: Res<Time<Real>>,
+    mut clients: ClientQuery,
+    nearby_sets: Query<&NearbySet>,
+) {
+    let now = time.elapsed_secs_f64();
+    for (id, entity) in directory.iter() {
+        let Ok((peer, nearby, mut health, mut position, mut space)) = clients.get_mut(entity) else {
+            continue;
+        };
+        'channels: for channel in Channel::ALL {
+            while let Some(bytes) = server.receive_message(id.0, channel) {
+                health.last_heard_secs = now;
+                let msg = match decode_client(&bytes) {
+                    Ok(msg) => msg,
+                    Err(err) => {
+                        stats.decode_failures += 1;
+                        health.decode_failures += 1;
+                        debug!("{id}: undecodable message: {err}");
+                        reject(&mut server, id, RejectReason::Undecodable);
+                        if health.decode_failures >= config.max_decode_failures {
+                            warn!("{id}: {} undecodable messages, disconnecting", health.decode_failures);
+                            stats.kicked += 1;
+                            server.disconnect(id.0);
+                            break 'channels;
+                        }
+                        continue;
+                    }
+                };
+                if msg.channel() != channel {
+                    stats.rejected_inputs += 1;
+                    reject(&mut server, id, RejectReason::WrongChannel);
+                    continue;
+                }
+                match msg {
+                    ClientToServer::Position { space: s, position: p } => {
+                        stats.position_updates += 1;
+                        let (p, s) = (Vec3::from_array(p), Space(s));
+                        // set_if_neq: a still client's keepalive must not count as a move.
+                        match (position.as_mut(), space.as_mut()) {
+                            (Some(position), Some(space)) => {
+                                if position.0 != p {
+                                    position.0 = p;
+                                }
+                                if space.0 != s.0 {
+                                    space.0 = s.0;
+                                }
+                            }
+                            _ => {
+                                commands.entity(entity).insert((Position(p), s));
+                            }
+                        }
+                    }
+                    ClientToServer::RequestPeerRefresh => {
+                        stats.refreshes += 1;
+                        let peers = nearby.as_slice().to_vec();
+                        send(&mut server, id, &ServerToClient::PeerSnapshot { peers });
+                    }
+                    ClientToServer::Signal { to, payload } => {
+                        relay_signal(&mut server, &directory, &nearby_sets, &mut stats, peer.id, to, payload);
+                    }
+                    ClientToServer::ConnectionReport { peer: other, outcome } => {
+                        stats.connection_reports += 1;
+                        let word = match outcome {
+                            ConnectionOutcome::Connected => "connected",
+                            ConnectionOutcome::Failed => "failed",
+                            ConnectionOutcome::TimedOut => "timed out",
+                        };
+                        debug!("{id} -> {other}: {word}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn reject(server: &mut RenetServer, id: PeerId, reason: RejectReason) {
+    send(server, id, &ServerToClient::Rejected { reason });
+}
+
+/// Forwards a signal only between currently introduced peers; anything else is refused.
+fn relay_signal(
+    server: &mut RenetServer,
+    directory: &PeerDirectory,
+    nearby_sets: &Query<&NearbySet>,
+    stats: &mut ServerStats,
+    from: PeerId,
+    to: PeerId,
+    payload: Vec<u8>,
+) {
+    let Some(target) = directory.get(to) else {
+        stats.signals_rejected += 1;
+        return reject(server, from, RejectReason::UnknownPeer { peer: to });
+    };
+    // NearbySets are symmetric, so the addressee's set answers for both sides.
+    let introduced = nearby_sets.get(target).is_ok_and(|set| set.contains(from));
+    if !introduced {
+        stats.signals_rejected += 1;
+        return reject(server, from, RejectReason::NotIntroduced { peer: to });
+    }
+    stats.signals_relayed += 1;
+    send(server, to, &ServerToClient::Signal { from, payload });
+}
+
+/// Disconnects clients silent for longer than `idle_timeout_secs`.
+pub(crate) fn disconnect_idle(
+    mut server: ResMut<RenetServer>,
+    config: Res<MingleServerConfig>,
+    time: Res<Time<Real>>,
+    mut stats: ResMut<ServerStats>,
+    clients: Query<(&Peer, &ClientHealth)>,
+) {
+    let now = time.elapsed_secs_f64();
+    for (peer, health) in &clients {
+        if now - health.last_heard_secs > config.idle_timeout_secs && server.is_connected(peer.id.0) {
+            debug!("{}: idle for {:.1} s, disconnecting", peer.id, now - health.last_heard_secs);
+            stats.kicked += 1;
+            server.disconnect(peer.id.0);
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! The proximity tick's outputs, as Bevy messages games and the outbox can read.
+
+use bevy::prelude::Message;
+
+use crate::protocol::PeerId;
+use crate::proximity::DepartureCause;
+
+/// Two clients were introduced this tick. Written once per pair in [`FixedUpdate`](bevy::app::FixedUpdate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
+pub struct Introduction {
+    /// The side whose move caused it.
+    pub a: PeerId,
+    /// The other side.
+    pub b: PeerId,
+}
+
+/// An introduced pair ended this tick. Written once per pair in [`FixedUpdate`](bevy::app::FixedUpdate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
+pub struct Departure {
+    /// The side whose move, space change or disconnect caused it.
+    pub a: PeerId,
+    /// The other side.
+    pub b: PeerId,
+    /// Why the pair ended.
+    pub cause: DepartureCause,
+}

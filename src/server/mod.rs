@@ -1,0 +1,158 @@
+//! The server plugin: connections become entities, positions feed the proximity core, and each
+//! client is told only what changed.
+//!
+//! Data path of one frame:
+//! [`PreUpdate`] renet receive → [`MingleServerSystems::Receive`] (decode, update [`Position`],
+//! answer refreshes, relay signals) → [`FixedUpdate`] [`MingleServerSystems::Proximity`] (one
+//! tick: [`Introduction`] / [`Departure`] messages) → [`PostUpdate`]
+//! [`MingleServerSystems::Send`] (one `PeersChanged` per client) → renet send.
+//!
+//! ```no_run
+//! use bevy::prelude::*;
+//! use mingle::server::{MingleServerConfig, MingleServerPlugin};
+//!
+//! App::new()
+//!     .add_plugins(MinimalPlugins)
+//!     .add_plugins(MingleServerPlugin::new(MingleServerConfig::default()))
+//!     .run();
+//! ```
+
+mod components;
+mod config;
+mod intake;
+mod messages;
+mod outbox;
+mod stats;
+mod tick;
+mod transport;
+
+use std::net::UdpSocket;
+use std::sync::Mutex;
+
+use bevy::app::{App, FixedUpdate, Plugin, PostUpdate, PreUpdate, Update};
+use bevy::prelude::{IntoScheduleConfigs, SystemSet, Time, resource_exists};
+use bevy::time::Fixed;
+use bevy_renet::netcode::NetcodeServerPlugin;
+use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
+
+pub use components::{ClientHealth, NearbySet, Peer, PeerDirectory, Position, Space};
+pub use config::{ConfigError, DEFAULT_CONFIG_TOML, MAX_CLIENTS_LIMIT, MingleServerConfig};
+pub use messages::{Departure, Introduction};
+pub use stats::ServerStats;
+pub use tick::ProximityIndex;
+pub use transport::ServerAddress;
+
+use crate::protocol::{PeerId, ServerToClient, encode_server};
+use crate::proximity::Proximity;
+
+/// The server's system sets, in the order they run within a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, SystemSet)]
+pub enum MingleServerSystems {
+    /// Decodes client messages, updates positions, answers refreshes, relays signals,
+    /// disconnects idle or abusive clients. Runs in [`PreUpdate`], after [`RenetReceive`].
+    Receive,
+    /// One proximity tick: writes [`Introduction`] and [`Departure`] messages and updates every
+    /// [`NearbySet`]. Runs in [`FixedUpdate`].
+    Proximity,
+    /// Sends each client at most one `PeersChanged`. Runs in [`PostUpdate`], before [`RenetSend`].
+    Send,
+}
+
+/// Adds the mingle server to an app: binds the UDP socket, accepts renet clients and runs
+/// proximity introductions. Needs `MinimalPlugins` (or `DefaultPlugins`) for time.
+pub struct MingleServerPlugin {
+    /// The configuration, inserted as a resource.
+    pub config: MingleServerConfig,
+    socket: Mutex<Option<UdpSocket>>,
+}
+
+impl MingleServerPlugin {
+    /// A plugin that binds `config.bind` when added.
+    pub fn new(config: MingleServerConfig) -> Self {
+        MingleServerPlugin {
+            config,
+            socket: Mutex::new(None),
+        }
+    }
+
+    /// A plugin serving on an already bound socket (its address wins over `config.bind`).
+    pub fn with_socket(config: MingleServerConfig, socket: UdpSocket) -> Self {
+        MingleServerPlugin {
+            config,
+            socket: Mutex::new(Some(socket)),
+        }
+    }
+}
+
+impl Plugin for MingleServerPlugin {
+    /// # Panics
+    /// If the configuration is invalid or the socket cannot be bound: validate with
+    /// [`MingleServerConfig::validate`] and bind with [`MingleServerPlugin::with_socket`] first
+    /// to handle those as errors.
+    fn build(&self, app: &mut App) {
+        let config = self.config.clone();
+        if let Err(err) = config.validate() {
+            panic!("MingleServerPlugin: {err}");
+        }
+        let socket = self
+            .socket
+            .lock()
+            .map(|mut s| s.take())
+            .unwrap_or_default()
+            .map(Ok)
+            .unwrap_or_else(|| UdpSocket::bind(config.bind))
+            .unwrap_or_else(|e| panic!("MingleServerPlugin: cannot bind UDP {}: {e}", config.bind));
+        let (server, transport, addr) = transport::build_transport(&config, socket)
+            .unwrap_or_else(|e| panic!("MingleServerPlugin: cannot set up the UDP socket: {e}"));
+
+        if !app.is_plugin_added::<RenetServerPlugin>() {
+            app.add_plugins(RenetServerPlugin);
+        }
+        if !app.is_plugin_added::<NetcodeServerPlugin>() {
+            app.add_plugins(NetcodeServerPlugin);
+        }
+        app.insert_resource(Time::<Fixed>::from_hz(config.tick_hz))
+            .insert_resource(ProximityIndex(Proximity::new(config.proximity())))
+            .insert_resource(server)
+            .insert_resource(transport)
+            .insert_resource(ServerAddress(addr))
+            .insert_resource(config)
+            .init_resource::<PeerDirectory>()
+            .init_resource::<ServerStats>()
+            .add_message::<Introduction>()
+            .add_message::<Departure>()
+            .configure_sets(
+                PreUpdate,
+                MingleServerSystems::Receive
+                    .after(RenetReceive)
+                    .run_if(resource_exists::<RenetServer>),
+            )
+            .configure_sets(FixedUpdate, MingleServerSystems::Proximity)
+            .configure_sets(
+                PostUpdate,
+                MingleServerSystems::Send
+                    .before(RenetSend)
+                    .run_if(resource_exists::<RenetServer>),
+            )
+            .add_observer(transport::on_server_event)
+            .add_systems(
+                PreUpdate,
+                (intake::intake, intake::disconnect_idle)
+                    .chain()
+                    .in_set(MingleServerSystems::Receive),
+            )
+            .add_systems(
+                FixedUpdate,
+                (tick::proximity_tick, stats::count_tick)
+                    .chain()
+                    .in_set(MingleServerSystems::Proximity),
+            )
+            .add_systems(PostUpdate, outbox::send_peer_changes.in_set(MingleServerSystems::Send))
+            .add_systems(Update, stats::log_stats);
+    }
+}
+
+/// Encodes and queues one message to one client on the message's channel.
+fn send(server: &mut RenetServer, to: PeerId, msg: &ServerToClient) {
+    server.send_message(to.0, msg.channel(), encode_server(msg));
+}

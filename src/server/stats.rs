@@ -1,0 +1,76 @@
+//! Running totals of what the server did, and the periodic stats log line.
+
+use bevy::log::info;
+use bevy::prelude::{Res, ResMut, Resource, Time};
+use bevy::time::Real;
+
+use super::components::PeerDirectory;
+use super::config::MingleServerConfig;
+
+/// Running totals since startup. Read it from a system, or in tests.
+#[derive(Debug, Clone, Default, Resource)]
+pub struct ServerStats {
+    /// Clients that connected.
+    pub connects: u64,
+    /// Clients that disconnected (any reason).
+    pub disconnects: u64,
+    /// Position updates decoded.
+    pub position_updates: u64,
+    /// Pairs introduced.
+    pub introductions: u64,
+    /// Pairs that ended.
+    pub departures: u64,
+    /// `RequestPeerRefresh` answered.
+    pub refreshes: u64,
+    /// Signals relayed to an introduced peer.
+    pub signals_relayed: u64,
+    /// Signals refused (stranger, unknown id).
+    pub signals_rejected: u64,
+    /// Connection reports received.
+    pub connection_reports: u64,
+    /// Messages that failed to decode.
+    pub decode_failures: u64,
+    /// Messages refused for another reason (wrong channel).
+    pub rejected_inputs: u64,
+    /// Clients disconnected by the server (garbage, idle).
+    pub kicked: u64,
+    /// `PeersChanged` messages sent.
+    pub peers_changed_sent: u64,
+    /// Proximity ticks run.
+    pub ticks: u64,
+}
+
+/// Logs one line of totals every `stats_interval_secs`.
+pub(crate) fn log_stats(
+    stats: Res<ServerStats>,
+    directory: Res<PeerDirectory>,
+    config: Res<MingleServerConfig>,
+    time: Res<Time<Real>>,
+    mut next_at: bevy::prelude::Local<f64>,
+) {
+    let now = time.elapsed_secs_f64();
+    if *next_at == 0.0 {
+        *next_at = now + config.stats_interval_secs;
+        return;
+    }
+    if now < *next_at {
+        return;
+    }
+    *next_at = now + config.stats_interval_secs;
+    info!(
+        "mingle stats: clients={} introductions={} departures={} refreshes={} signals_relayed={} signals_rejected={} decode_failures={} ticks={}",
+        directory.len(),
+        stats.introductions,
+        stats.departures,
+        stats.refreshes,
+        stats.signals_relayed,
+        stats.signals_rejected,
+        stats.decode_failures,
+        stats.ticks
+    );
+}
+
+/// Advances `ServerStats::ticks` (kept apart so the tick system stays about proximity only).
+pub(crate) fn count_tick(mut stats: ResMut<ServerStats>) {
+    stats.ticks += 1;
+}

@@ -1,0 +1,69 @@
+//! The fixed-timestep proximity system: moved clients in, introductions and departures out.
+
+use bevy::log::warn;
+use bevy::prelude::{Changed, Local, MessageWriter, Or, Query, Res, ResMut, Resource};
+
+use super::components::{NearbySet, Peer, PeerDirectory, Position, Space};
+use super::messages::{Departure, Introduction};
+use super::stats::ServerStats;
+use crate::proximity::{PairChange, Proximity};
+
+/// The proximity core, as a resource. Read it for the server's complete view of who is near whom.
+#[derive(Debug, Resource)]
+pub struct ProximityIndex(pub(crate) Proximity);
+
+impl ProximityIndex {
+    /// The core.
+    pub fn core(&self) -> &Proximity {
+        &self.0
+    }
+}
+
+type Moved<'w, 's> =
+    Query<'w, 's, (&'static Peer, &'static Position, &'static Space), Or<(Changed<Position>, Changed<Space>)>>;
+
+/// Feeds clients whose position or space changed since the last tick to the core, runs one
+/// tick, and mirrors the result into `NearbySet`s and messages.
+#[expect(clippy::too_many_arguments, reason = "a Bevy system's parameters are its inputs")]
+pub(crate) fn proximity_tick(
+    mut index: ResMut<ProximityIndex>,
+    moved: Moved,
+    directory: Res<PeerDirectory>,
+    mut sets: Query<&mut NearbySet>,
+    mut introductions: MessageWriter<Introduction>,
+    mut departures: MessageWriter<Departure>,
+    mut stats: ResMut<ServerStats>,
+    mut changes: Local<Vec<PairChange>>,
+) {
+    let core = &mut index.0;
+    for (peer, position, space) in &moved {
+        if let Err(err) = core.set_position(peer.id, peer.realm, space.0, position.0.to_array()) {
+            // Positions are validated at decode; a game writing `Position` itself can still err.
+            warn!("{}: position refused by the proximity core: {err}", peer.id);
+        }
+    }
+    changes.clear();
+    core.tick(&mut changes);
+    for change in changes.iter() {
+        match *change {
+            PairChange::Entered { a, b } => {
+                for (me, other) in [(a, b), (b, a)] {
+                    if let Some(mut set) = directory.get(me).and_then(|e| sets.get_mut(e).ok()) {
+                        set.insert(other);
+                    }
+                }
+                stats.introductions += 1;
+                introductions.write(Introduction { a, b });
+            }
+            PairChange::Left { a, b, cause } => {
+                for (me, other) in [(a, b), (b, a)] {
+                    if let Some(mut set) = directory.get(me).and_then(|e| sets.get_mut(e).ok()) {
+                        set.remove(other);
+                    }
+                }
+                stats.departures += 1;
+                departures.write(Departure { a, b, cause });
+            }
+        }
+    }
+}
