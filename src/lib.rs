@@ -2,7 +2,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cli;
+pub mod client;
 pub mod protocol;
 pub mod proximity;
 pub mod server;
-pub mod client;

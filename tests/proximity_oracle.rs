@@ -8,10 +8,19 @@ use proptest::prelude::*;
 #[derive(Debug, Clone)]
 enum Op {
     /// Small step (or exact placement on integer coordinates) in a space.
-    Move { peer: u64, space: u32, pos: [f32; 3] },
+    Move {
+        peer: u64,
+        space: u32,
+        pos: [f32; 3],
+    },
     /// Jump far across the world.
-    Teleport { peer: u64, pos: [f32; 3] },
-    Remove { peer: u64 },
+    Teleport {
+        peer: u64,
+        pos: [f32; 3],
+    },
+    Remove {
+        peer: u64,
+    },
     Tick,
 }
 

@@ -37,8 +37,7 @@ use std::time::SystemTime;
 
 use bevy::app::{App, Plugin, PostUpdate, PreUpdate};
 use bevy::prelude::{
-    Commands, IntoScheduleConfigs, MessageWriter, Res, ResMut, SystemSet,
-    resource_exists,
+    Commands, IntoScheduleConfigs, MessageWriter, Res, ResMut, SystemSet, resource_exists,
 };
 use bevy_renet::netcode::{ClientAuthentication, NetcodeClientPlugin, NetcodeClientTransport};
 use bevy_renet::{
@@ -126,7 +125,9 @@ impl Plugin for MingleClientPlugin {
             )
             .configure_sets(
                 PostUpdate,
-                MingleClientSystems::Send.before(RenetSend).run_if(client_connected),
+                MingleClientSystems::Send
+                    .before(RenetSend)
+                    .run_if(client_connected),
             )
             .add_systems(
                 PreUpdate,
@@ -137,12 +138,18 @@ impl Plugin for MingleClientPlugin {
                     .chain()
                     .in_set(MingleClientSystems::Receive),
             )
-            .add_systems(PostUpdate, position::send_position.in_set(MingleClientSystems::Send));
+            .add_systems(
+                PostUpdate,
+                position::send_position.in_set(MingleClientSystems::Send),
+            );
     }
 }
 
 /// Run condition: connected and welcomed by the server.
-pub fn mingle_connected(client: Option<Res<RenetClient>>, session: Option<Res<MingleSession>>) -> bool {
+pub fn mingle_connected(
+    client: Option<Res<RenetClient>>,
+    session: Option<Res<MingleSession>>,
+) -> bool {
     session.is_some() && client.is_some_and(|c| c.is_connected())
 }
 

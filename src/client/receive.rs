@@ -30,14 +30,27 @@ pub(crate) fn receive(
                 }
             };
             match msg {
-                ServerToClient::Welcome { you, range, leave_range, tick_hz } => {
+                ServerToClient::Welcome {
+                    you,
+                    range,
+                    leave_range,
+                    tick_hz,
+                } => {
                     // A new session: whatever we held belonged to the old one.
                     for peer in std::mem::take(&mut nearby.0) {
                         left.write(PeerLeft(peer));
                     }
-                    commands.insert_resource(MingleSession { you, range, leave_range, tick_hz });
+                    commands.insert_resource(MingleSession {
+                        you,
+                        range,
+                        leave_range,
+                        tick_hz,
+                    });
                 }
-                ServerToClient::PeersChanged { entered: came, left: went } => {
+                ServerToClient::PeersChanged {
+                    entered: came,
+                    left: went,
+                } => {
                     stats.peers_changed += 1;
                     for peer in went {
                         if nearby.0.remove(&peer) {

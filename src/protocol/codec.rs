@@ -235,14 +235,22 @@ mod tests {
     #[test]
     fn every_client_message_round_trips() {
         for msg in client_messages() {
-            assert_eq!(decode_client(&encode_client(&msg)), Ok(msg.clone()), "{msg:?}");
+            assert_eq!(
+                decode_client(&encode_client(&msg)),
+                Ok(msg.clone()),
+                "{msg:?}"
+            );
         }
     }
 
     #[test]
     fn every_server_message_round_trips() {
         for msg in server_messages() {
-            assert_eq!(decode_server(&encode_server(&msg)), Ok(msg.clone()), "{msg:?}");
+            assert_eq!(
+                decode_server(&encode_server(&msg)),
+                Ok(msg.clone()),
+                "{msg:?}"
+            );
         }
     }
 
@@ -321,7 +329,10 @@ mod tests {
             space: SpaceId(0),
             position: [0.0, 0.0, -MAX_COORDINATE * 2.0],
         };
-        assert_eq!(decode_client(&encode_client(&msg)), Err(DecodeError::OutOfWorld));
+        assert_eq!(
+            decode_client(&encode_client(&msg)),
+            Err(DecodeError::OutOfWorld)
+        );
     }
 
     #[test]

@@ -19,7 +19,9 @@ impl std::fmt::Display for PeerId {
 ///
 /// Read from the first 8 bytes (little endian) of the connect token's user data, so the
 /// client cannot choose it in secure mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 pub struct Realm(pub u64);
 
 impl Realm {
@@ -42,7 +44,9 @@ impl Realm {
 ///
 /// Chosen by the client with every position update, so moving to another map is just a
 /// position in another space.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 pub struct SpaceId(pub u32);
 
 /// What a client reports after trying to open a WebRTC link to an introduced peer.

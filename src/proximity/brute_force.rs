@@ -81,7 +81,11 @@ impl BruteForce {
                 if sa.realm != sb.realm || sa.space != sb.space {
                     continue;
                 }
-                let d = [sa.pos[0] - sb.pos[0], sa.pos[1] - sb.pos[1], sa.pos[2] - sb.pos[2]];
+                let d = [
+                    sa.pos[0] - sb.pos[0],
+                    sa.pos[1] - sb.pos[1],
+                    sa.pos[2] - sb.pos[2],
+                ];
                 let d2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
                 let was = self.pairs.contains(&(a, b));
                 if d2 <= range_sq || (was && d2 <= leave_sq) {
@@ -91,7 +95,11 @@ impl BruteForce {
         }
         for &(a, b) in self.pairs.difference(&next) {
             let same_space = self.clients[&a].space == self.clients[&b].space;
-            let cause = if same_space { DepartureCause::Range } else { DepartureCause::SpaceChange };
+            let cause = if same_space {
+                DepartureCause::Range
+            } else {
+                DepartureCause::SpaceChange
+            };
             out.push(PairChange::Left { a, b, cause });
         }
         for &(a, b) in next.difference(&self.pairs) {

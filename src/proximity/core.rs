@@ -67,7 +67,9 @@ pub enum ProximityError {
 impl std::fmt::Display for ProximityError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ProximityError::NonFinitePosition => write!(f, "position has a NaN or infinite coordinate"),
+            ProximityError::NonFinitePosition => {
+                write!(f, "position has a NaN or infinite coordinate")
+            }
         }
     }
 }
@@ -263,7 +265,11 @@ impl Proximity {
                     peer,
                     zone,
                     pos,
-                    at: Placement { key, cell: 0, slot: 0 },
+                    at: Placement {
+                        key,
+                        cell: 0,
+                        slot: 0,
+                    },
                     live: false,
                     moved: false,
                 });
@@ -426,7 +432,8 @@ mod tests {
     fn exactly_at_range_is_in() {
         let mut core = Proximity::new(ProximityConfig::default());
         core.set_position(PeerId(1), R, S, [0.0, 0.0, 0.0]).unwrap();
-        core.set_position(PeerId(2), R, S, [0.0, 20.0, 0.0]).unwrap();
+        core.set_position(PeerId(2), R, S, [0.0, 20.0, 0.0])
+            .unwrap();
         assert_eq!(tick(&mut core).len(), 1);
         assert!(core.are_introduced(PeerId(1), PeerId(2)));
         assert!(core.are_introduced(PeerId(2), PeerId(1)));
@@ -436,11 +443,17 @@ mod tests {
     fn hysteresis_keeps_then_drops() {
         let mut core = Proximity::new(ProximityConfig::default());
         core.set_position(PeerId(1), R, S, [0.0, 0.0, 0.0]).unwrap();
-        core.set_position(PeerId(2), R, S, [10.0, 0.0, 0.0]).unwrap();
+        core.set_position(PeerId(2), R, S, [10.0, 0.0, 0.0])
+            .unwrap();
         tick(&mut core);
-        core.set_position(PeerId(2), R, S, [25.0, 0.0, 0.0]).unwrap();
-        assert!(tick(&mut core).is_empty(), "within leave_range keeps the pair");
-        core.set_position(PeerId(2), R, S, [25.01, 0.0, 0.0]).unwrap();
+        core.set_position(PeerId(2), R, S, [25.0, 0.0, 0.0])
+            .unwrap();
+        assert!(
+            tick(&mut core).is_empty(),
+            "within leave_range keeps the pair"
+        );
+        core.set_position(PeerId(2), R, S, [25.01, 0.0, 0.0])
+            .unwrap();
         assert_eq!(
             tick(&mut core),
             vec![PairChange::Left {
@@ -449,32 +462,43 @@ mod tests {
                 cause: DepartureCause::Range
             }]
         );
-        core.set_position(PeerId(2), R, S, [21.0, 0.0, 0.0]).unwrap();
-        assert!(tick(&mut core).is_empty(), "between range and leave: not re-introduced");
+        core.set_position(PeerId(2), R, S, [21.0, 0.0, 0.0])
+            .unwrap();
+        assert!(
+            tick(&mut core).is_empty(),
+            "between range and leave: not re-introduced"
+        );
     }
 
     #[test]
     fn idle_tick_yields_nothing() {
         let mut core = Proximity::new(ProximityConfig::default());
         for k in 0..50 {
-            core.set_position(PeerId(k), R, S, [k as f32 * 3.0, 0.0, 0.0]).unwrap();
+            core.set_position(PeerId(k), R, S, [k as f32 * 3.0, 0.0, 0.0])
+                .unwrap();
         }
         assert!(!tick(&mut core).is_empty());
         let before = core.distance_checks();
         assert!(tick(&mut core).is_empty());
-        assert_eq!(core.distance_checks(), before, "an idle tick examines nothing");
+        assert_eq!(
+            core.distance_checks(),
+            before,
+            "an idle tick examines nothing"
+        );
     }
 
     #[test]
     fn spaces_and_realms_never_meet() {
         let mut core = Proximity::new(ProximityConfig::default());
         core.set_position(PeerId(1), R, S, [0.0; 3]).unwrap();
-        core.set_position(PeerId(2), R, SpaceId(1), [0.0; 3]).unwrap();
+        core.set_position(PeerId(2), R, SpaceId(1), [0.0; 3])
+            .unwrap();
         core.set_position(PeerId(3), Realm(2), S, [0.0; 3]).unwrap();
         assert!(tick(&mut core).is_empty());
         core.set_position(PeerId(2), R, S, [1.0, 0.0, 0.0]).unwrap();
         assert_eq!(tick(&mut core).len(), 1);
-        core.set_position(PeerId(2), R, SpaceId(5), [1.0, 0.0, 0.0]).unwrap();
+        core.set_position(PeerId(2), R, SpaceId(5), [1.0, 0.0, 0.0])
+            .unwrap();
         assert_eq!(
             tick(&mut core),
             vec![PairChange::Left {
@@ -489,14 +513,22 @@ mod tests {
     fn remove_reports_every_pair_and_frees_the_slot() {
         let mut core = Proximity::new(ProximityConfig::default());
         for k in 0..4 {
-            core.set_position(PeerId(k), R, S, [k as f32, 0.0, 0.0]).unwrap();
+            core.set_position(PeerId(k), R, S, [k as f32, 0.0, 0.0])
+                .unwrap();
         }
         assert_eq!(tick(&mut core).len(), 6);
         assert!(core.remove(PeerId(0)));
         assert!(!core.remove(PeerId(0)));
         let left = tick(&mut core);
         assert_eq!(left.len(), 3);
-        assert!(left.iter().all(|c| matches!(c, PairChange::Left { a: PeerId(0), cause: DepartureCause::Disconnect, .. })));
+        assert!(left.iter().all(|c| matches!(
+            c,
+            PairChange::Left {
+                a: PeerId(0),
+                cause: DepartureCause::Disconnect,
+                ..
+            }
+        )));
         assert_eq!(core.nearby(PeerId(1)).unwrap().count(), 2);
         core.set_position(PeerId(9), R, S, [0.0; 3]).unwrap();
         assert_eq!(tick(&mut core).len(), 3, "reused slot starts clean");

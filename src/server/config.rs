@@ -125,42 +125,66 @@ impl MingleServerConfig {
     /// [`ConfigError::Invalid`] naming the first field out of range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(self.range.is_finite() && self.range > 0.0) {
-            return Err(invalid("range", format!("must be a positive number, got {}", self.range)));
+            return Err(invalid(
+                "range",
+                format!("must be a positive number, got {}", self.range),
+            ));
         }
         if !(self.leave_range.is_finite() && self.leave_range >= self.range) {
             return Err(invalid(
                 "leave_range",
-                format!("must be >= range ({}), got {}", self.range, self.leave_range),
+                format!(
+                    "must be >= range ({}), got {}",
+                    self.range, self.leave_range
+                ),
             ));
         }
         if !(self.tick_hz.is_finite() && self.tick_hz > 0.0 && self.tick_hz <= 1000.0) {
-            return Err(invalid("tick_hz", format!("must be in (0, 1000], got {}", self.tick_hz)));
+            return Err(invalid(
+                "tick_hz",
+                format!("must be in (0, 1000], got {}", self.tick_hz),
+            ));
         }
         if !(self.loop_hz.is_finite() && self.loop_hz >= self.tick_hz && self.loop_hz <= 10_000.0) {
             return Err(invalid(
                 "loop_hz",
-                format!("must be in [tick_hz ({}), 10000], got {}", self.tick_hz, self.loop_hz),
+                format!(
+                    "must be in [tick_hz ({}), 10000], got {}",
+                    self.tick_hz, self.loop_hz
+                ),
             ));
         }
         if self.max_clients == 0 || self.max_clients > MAX_CLIENTS_LIMIT {
             return Err(invalid(
                 "max_clients",
-                format!("must be in 1..={MAX_CLIENTS_LIMIT} (netcode's limit), got {}", self.max_clients),
+                format!(
+                    "must be in 1..={MAX_CLIENTS_LIMIT} (netcode's limit), got {}",
+                    self.max_clients
+                ),
             ));
         }
         if !(self.idle_timeout_secs.is_finite() && self.idle_timeout_secs > 0.0) {
             return Err(invalid(
                 "idle_timeout_secs",
-                format!("must be a positive number of seconds, got {}", self.idle_timeout_secs),
+                format!(
+                    "must be a positive number of seconds, got {}",
+                    self.idle_timeout_secs
+                ),
             ));
         }
         if self.max_decode_failures == 0 {
-            return Err(invalid("max_decode_failures", "must be at least 1".to_owned()));
+            return Err(invalid(
+                "max_decode_failures",
+                "must be at least 1".to_owned(),
+            ));
         }
         if !(self.stats_interval_secs.is_finite() && self.stats_interval_secs > 0.0) {
             return Err(invalid(
                 "stats_interval_secs",
-                format!("must be a positive number of seconds, got {}", self.stats_interval_secs),
+                format!(
+                    "must be a positive number of seconds, got {}",
+                    self.stats_interval_secs
+                ),
             ));
         }
         Ok(())
@@ -195,7 +219,8 @@ mod tests {
 
     #[test]
     fn invalid_values_name_their_field() {
-        let cases: [(&str, fn(&mut MingleServerConfig)); 5] = [
+        type Breaker = fn(&mut MingleServerConfig);
+        let cases: [(&str, Breaker); 5] = [
             ("range", |c| c.range = -1.0),
             ("leave_range", |c| c.leave_range = 10.0),
             ("max_clients", |c| c.max_clients = 1025),

@@ -28,7 +28,6 @@ type ClientQuery<'w, 's> = Query<
 
 /// Drains every connected client's channels. One client's bad input is answered for that
 /// client alone (rejection, then disconnect after too many); the loop always goes on.
-#[expect(clippy::too_many_arguments, reason = "a Bevy system's parameters are its inputs")]
 pub(crate) fn intake(
     mut commands: Commands,
     mut server: ResMut<RenetServer>,
@@ -41,7 +40,8 @@ pub(crate) fn intake(
 ) {
     let now = time.elapsed_secs_f64();
     for (id, entity) in directory.iter() {
-        let Ok((peer, nearby, mut health, mut position, mut space)) = clients.get_mut(entity) else {
+        let Ok((peer, nearby, mut health, mut position, mut space)) = clients.get_mut(entity)
+        else {
             continue;
         };
         'channels: for channel in Channel::ALL {
@@ -55,7 +55,10 @@ pub(crate) fn intake(
                         debug!("{id}: undecodable message: {err}");
                         reject(&mut server, id, RejectReason::Undecodable);
                         if health.decode_failures >= config.max_decode_failures {
-                            warn!("{id}: {} undecodable messages, disconnecting", health.decode_failures);
+                            warn!(
+                                "{id}: {} undecodable messages, disconnecting",
+                                health.decode_failures
+                            );
                             stats.kicked += 1;
                             server.disconnect(id.0);
                             break 'channels;
@@ -69,7 +72,10 @@ pub(crate) fn intake(
                     continue;
                 }
                 match msg {
-                    ClientToServer::Position { space: s, position: p } => {
+                    ClientToServer::Position {
+                        space: s,
+                        position: p,
+                    } => {
                         stats.position_updates += 1;
                         let (p, s) = (Vec3::from_array(p), Space(s));
                         // set_if_neq: a still client's keepalive must not count as a move.
@@ -93,9 +99,20 @@ pub(crate) fn intake(
                         send(&mut server, id, &ServerToClient::PeerSnapshot { peers });
                     }
                     ClientToServer::Signal { to, payload } => {
-                        relay_signal(&mut server, &directory, &nearby_sets, &mut stats, peer.id, to, payload);
+                        relay_signal(
+                            &mut server,
+                            &directory,
+                            &nearby_sets,
+                            &mut stats,
+                            peer.id,
+                            to,
+                            payload,
+                        );
                     }
-                    ClientToServer::ConnectionReport { peer: other, outcome } => {
+                    ClientToServer::ConnectionReport {
+                        peer: other,
+                        outcome,
+                    } => {
                         stats.connection_reports += 1;
                         let word = match outcome {
                             ConnectionOutcome::Connected => "connected",
@@ -148,8 +165,13 @@ pub(crate) fn disconnect_idle(
 ) {
     let now = time.elapsed_secs_f64();
     for (peer, health) in &clients {
-        if now - health.last_heard_secs > config.idle_timeout_secs && server.is_connected(peer.id.0) {
-            debug!("{}: idle for {:.1} s, disconnecting", peer.id, now - health.last_heard_secs);
+        if now - health.last_heard_secs > config.idle_timeout_secs && server.is_connected(peer.id.0)
+        {
+            debug!(
+                "{}: idle for {:.1} s, disconnecting",
+                peer.id,
+                now - health.last_heard_secs
+            );
             stats.kicked += 1;
             server.disconnect(peer.id.0);
         }

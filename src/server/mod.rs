@@ -147,7 +147,10 @@ impl Plugin for MingleServerPlugin {
                     .chain()
                     .in_set(MingleServerSystems::Proximity),
             )
-            .add_systems(PostUpdate, outbox::send_peer_changes.in_set(MingleServerSystems::Send))
+            .add_systems(
+                PostUpdate,
+                outbox::send_peer_changes.in_set(MingleServerSystems::Send),
+            )
             .add_systems(Update, stats::log_stats);
     }
 }

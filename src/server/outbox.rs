@@ -40,6 +40,10 @@ pub(crate) fn send_peer_changes(
         let entered = group[..split].iter().map(|n| n.2).collect();
         let left = group[split..].iter().map(|n| n.2).collect();
         stats.peers_changed_sent += 1;
-        send(&mut server, recipient, &ServerToClient::PeersChanged { entered, left });
+        send(
+            &mut server,
+            recipient,
+            &ServerToClient::PeersChanged { entered, left },
+        );
     }
 }

@@ -19,12 +19,15 @@ impl ProximityIndex {
     }
 }
 
-type Moved<'w, 's> =
-    Query<'w, 's, (&'static Peer, &'static Position, &'static Space), Or<(Changed<Position>, Changed<Space>)>>;
+type Moved<'w, 's> = Query<
+    'w,
+    's,
+    (&'static Peer, &'static Position, &'static Space),
+    Or<(Changed<Position>, Changed<Space>)>,
+>;
 
 /// Feeds clients whose position or space changed since the last tick to the core, runs one
 /// tick, and mirrors the result into `NearbySet`s and messages.
-#[expect(clippy::too_many_arguments, reason = "a Bevy system's parameters are its inputs")]
 pub(crate) fn proximity_tick(
     mut index: ResMut<ProximityIndex>,
     moved: Moved,

@@ -1,0 +1,232 @@
+//! Shared test harness: one server `App` and several client `App`s in one process, talking
+//! over real renet/UDP on 127.0.0.1, stepped by hand.
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bevy::ecs::system::RunSystemOnce;
+use bevy::prelude::*;
+use bevy::time::TimeUpdateStrategy;
+use bevy_renet::netcode::NetcodeClientTransport;
+use mingle::client::{
+    MessageRejected, MingleClient, MingleClientConfig, MingleClientPlugin, MingleClientStats,
+    MingleLocal, MingleSession, NearbyPeers, PeerEntered, PeerLeft, SignalReceived,
+};
+use mingle::protocol::{ConnectionOutcome, PeerId, Realm, RejectReason, SpaceId};
+use mingle::server::{MingleServerConfig, MingleServerPlugin, ServerAddress, ServerStats};
+
+/// Everything one client app was told, in order.
+#[derive(Debug, Default, Resource)]
+pub struct Recorder {
+    pub entered: Vec<PeerId>,
+    pub left: Vec<PeerId>,
+    pub signals: Vec<(PeerId, Vec<u8>)>,
+    pub rejections: Vec<RejectReason>,
+}
+
+fn record(
+    mut rec: ResMut<Recorder>,
+    mut entered: MessageReader<PeerEntered>,
+    mut left: MessageReader<PeerLeft>,
+    mut signals: MessageReader<SignalReceived>,
+    mut rejected: MessageReader<MessageRejected>,
+) {
+    rec.entered.extend(entered.read().map(|m| m.0));
+    rec.left.extend(left.read().map(|m| m.0));
+    rec.signals
+        .extend(signals.read().map(|m| (m.from, m.payload.clone())));
+    rec.rejections.extend(rejected.read().map(|m| m.0));
+}
+
+/// A server app bound to 127.0.0.1:0, one proximity tick per `update()`.
+pub fn server_app(config: MingleServerConfig) -> App {
+    let mut app = App::new();
+    app.add_plugins(MinimalPlugins)
+        .insert_resource(TimeUpdateStrategy::FixedTimesteps(1))
+        .add_plugins(MingleServerPlugin::new(MingleServerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..config
+        }));
+    app
+}
+
+/// One simulated game client.
+pub struct Client {
+    pub id: PeerId,
+    pub app: App,
+}
+
+impl Client {
+    pub fn recorder(&self) -> &Recorder {
+        self.app.world().resource::<Recorder>()
+    }
+
+    pub fn nearby(&self) -> Vec<PeerId> {
+        self.app.world().resource::<NearbyPeers>().iter().collect()
+    }
+
+    pub fn stats(&self) -> MingleClientStats {
+        *self.app.world().resource::<MingleClientStats>()
+    }
+
+    pub fn welcomed(&self) -> bool {
+        self.app.world().get_resource::<MingleSession>().is_some()
+    }
+
+    /// Runs `f` as a system with the client's [`MingleClient`] parameter.
+    pub fn with_api<R: Send + Sync + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut MingleClient) -> R + Send + Sync + 'static,
+    ) -> R {
+        let mut f = Some(f);
+        self.app
+            .world_mut()
+            .run_system_once(move |mut api: MingleClient| (f.take().expect("runs once"))(&mut api))
+            .expect("MingleClient is always available with the plugin")
+    }
+
+    pub fn send_signal(&mut self, to: PeerId, payload: &[u8]) {
+        let payload = payload.to_vec();
+        self.with_api(move |api| api.send_signal(to, payload))
+            .expect("connected");
+    }
+
+    pub fn request_refresh(&mut self) {
+        self.with_api(|api| api.request_refresh())
+            .expect("connected");
+    }
+
+    pub fn report(&mut self, peer: PeerId, outcome: ConnectionOutcome) {
+        self.with_api(move |api| api.report_connection(peer, outcome))
+            .expect("connected");
+    }
+}
+
+/// A server and its clients, stepped together.
+pub struct Harness {
+    pub server: App,
+    pub clients: Vec<Client>,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        Self::with_config(MingleServerConfig::default())
+    }
+
+    pub fn with_config(config: MingleServerConfig) -> Self {
+        Harness {
+            server: server_app(config),
+            clients: Vec::new(),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.world().resource::<ServerAddress>().0
+    }
+
+    pub fn server_stats(&self) -> ServerStats {
+        self.server.world().resource::<ServerStats>().clone()
+    }
+
+    /// Connects a client in realm 1, space 0, at `pos`; returns its index once welcomed.
+    pub fn connect(&mut self, id: u64, pos: Vec3) -> usize {
+        self.connect_in(id, Realm(1), SpaceId(0), pos)
+    }
+
+    /// Connects a client and steps until the server has welcomed it and holds its position.
+    pub fn connect_in(&mut self, id: u64, realm: Realm, space: SpaceId, pos: Vec3) -> usize {
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins)
+            .add_plugins(MingleClientPlugin::new(MingleClientConfig {
+                server: self.addr(),
+                client_id: id,
+                realm,
+                // Send every moved frame: the tests step frames faster than any real rate.
+                position_hz: 1.0e9,
+                keepalive_secs: 1.0,
+            }))
+            .init_resource::<Recorder>()
+            .add_systems(Update, record);
+        app.world_mut()
+            .spawn((MingleLocal { space }, Transform::from_translation(pos)));
+        self.clients.push(Client {
+            id: PeerId(id),
+            app,
+        });
+        let index = self.clients.len() - 1;
+        for _ in 0..500 {
+            self.step();
+            if self.clients[index].welcomed() {
+                // Two more rounds: the first position reaches the server and is ticked.
+                self.steps(2);
+                return index;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("client {id} was not welcomed by the server within 500 steps");
+    }
+
+    /// One round: clients send, the server receives, ticks once and sends, clients receive.
+    pub fn step(&mut self) {
+        for c in &mut self.clients {
+            c.app.update();
+        }
+        self.server.update();
+        for c in &mut self.clients {
+            c.app.update();
+        }
+    }
+
+    pub fn steps(&mut self, n: usize) {
+        for _ in 0..n {
+            self.step();
+        }
+    }
+
+    /// Moves a client's player and steps until the server has ticked it.
+    pub fn move_to(&mut self, index: usize, pos: Vec3) {
+        self.set_transform(index, pos);
+        self.steps(3);
+    }
+
+    pub fn set_transform(&mut self, index: usize, pos: Vec3) {
+        let world = self.clients[index].app.world_mut();
+        let mut q = world.query_filtered::<&mut Transform, With<MingleLocal>>();
+        q.single_mut(world).expect("one MingleLocal").translation = pos;
+    }
+
+    pub fn set_space(&mut self, index: usize, space: SpaceId) {
+        let world = self.clients[index].app.world_mut();
+        let mut q = world.query::<&mut MingleLocal>();
+        q.single_mut(world).expect("one MingleLocal").space = space;
+        self.steps(3);
+    }
+
+    /// Disconnects a client cleanly and drops its app; steps until the server noticed.
+    pub fn disconnect(&mut self, index: usize) -> Client {
+        let mut client = self.clients.remove(index);
+        client
+            .app
+            .world_mut()
+            .resource_mut::<NetcodeClientTransport>()
+            .disconnect();
+        self.steps(3);
+        client
+    }
+
+    pub fn client(&self, index: usize) -> &Client {
+        &self.clients[index]
+    }
+
+    pub fn client_mut(&mut self, index: usize) -> &mut Client {
+        &mut self.clients[index]
+    }
+}
+
+pub fn ids(raw: &[u64]) -> Vec<PeerId> {
+    raw.iter().copied().map(PeerId).collect()
+}
