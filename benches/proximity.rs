@@ -1,1 +1,401 @@
-fn main() {}
+//! Proximity benchmarks: mingle's grid core against the original's brute-force scan, plus the
+//! real Bevy `FixedUpdate` system. See BENCHMARKS.md for figures and how to read them.
+//!
+//! Workload for moving cases: a uniform 2D world (XY plane) sized so a client has about 5
+//! neighbours within range 20; each tick 15 % of clients (chosen at random) move up to 1 unit;
+//! steady state (after warm-up); hysteresis 20 / 25; seeded, so every run sees the same world.
+
+use std::collections::HashSet;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use bevy::app::{App, FixedUpdate};
+use bevy::ecs::message::Messages;
+use bevy::math::Vec3;
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use mingle::protocol::{PeerId, Realm, SpaceId};
+use mingle::proximity::{PairChange, Proximity, ProximityConfig};
+use mingle::server::{
+    Departure, Introduction, MingleProximityPlugin, NearbySet, Peer, PeerDirectory, Position, Space,
+};
+
+const NEIGHBOURS: f64 = 5.0;
+const RANGE: f32 = 20.0;
+const LEAVE: f32 = 25.0;
+const MOVING: f64 = 0.15;
+const WARMUP_TICKS: usize = 20;
+
+/// SplitMix64: tiny, seeded, good enough to scatter clients.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+    fn signed(&mut self) -> f32 {
+        self.unit() * 2.0 - 1.0
+    }
+}
+
+/// Side of a square world where `n` uniform clients have ~NEIGHBOURS within RANGE.
+fn world_side(n: usize) -> f32 {
+    let density = NEIGHBOURS / (std::f64::consts::PI * (RANGE as f64).powi(2));
+    (n as f64 / density).sqrt() as f32
+}
+
+/// A world of clients and the moves of the next tick.
+struct Walk {
+    rng: Rng,
+    pos: Vec<[f32; 3]>,
+    moves: Vec<u32>,
+}
+
+impl Walk {
+    fn uniform(n: usize, seed: u64) -> Self {
+        let mut rng = Rng(seed);
+        let side = world_side(n);
+        let pos = (0..n)
+            .map(|_| [rng.unit() * side, rng.unit() * side, 0.0])
+            .collect();
+        Walk {
+            rng,
+            pos,
+            moves: Vec::new(),
+        }
+    }
+
+    /// Picks 15 % of clients and moves each up to 1 unit.
+    fn next_tick(&mut self) {
+        self.moves.clear();
+        let n = self.pos.len();
+        let count = (n as f64 * MOVING) as usize;
+        for _ in 0..count {
+            let i = (self.rng.next() % n as u64) as u32;
+            let p = &mut self.pos[i as usize];
+            p[0] += self.rng.signed() * 0.7;
+            p[1] += self.rng.signed() * 0.7;
+            self.moves.push(i);
+        }
+    }
+}
+
+fn config() -> ProximityConfig {
+    ProximityConfig {
+        range: RANGE,
+        leave_range: LEAVE,
+    }
+}
+
+fn feed(core: &mut Proximity, walk: &Walk, ids: impl Iterator<Item = u32>) {
+    for i in ids {
+        core.set_position(PeerId(i as u64), Realm(0), SpaceId(0), walk.pos[i as usize])
+            .expect("finite");
+    }
+}
+
+fn grid_setup(n: usize) -> (Proximity, Walk, Vec<PairChange>) {
+    let mut walk = Walk::uniform(n, 42);
+    let mut core = Proximity::new(config());
+    let mut out = Vec::new();
+    feed(&mut core, &walk, 0..n as u32);
+    core.tick(&mut out);
+    for _ in 0..WARMUP_TICKS {
+        walk.next_tick();
+        feed(&mut core, &walk, walk.moves.iter().copied());
+        out.clear();
+        core.tick(&mut out);
+    }
+    (core, walk, out)
+}
+
+/// Times feeding one tick's moves and running the tick; the moves are generated untimed.
+fn time_grid_ticks(
+    core: &mut Proximity,
+    walk: &mut Walk,
+    out: &mut Vec<PairChange>,
+    iters: u64,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let checks_before = core.distance_checks();
+    for _ in 0..iters {
+        walk.next_tick();
+        out.clear();
+        let start = Instant::now();
+        feed(core, walk, walk.moves.iter().copied());
+        core.tick(out);
+        total += start.elapsed();
+        black_box(&out);
+    }
+    assert!(
+        core.distance_checks() > checks_before || iters == 0,
+        "the ticks did work"
+    );
+    total
+}
+
+/// The original's approach: every position update scans every client (squared distance),
+/// rebuilds the mover's nearby `HashSet` with hysteresis and diffs it against the old one.
+/// Kept charitable: peers' sets are patched directly instead of each being re-scanned.
+struct Original {
+    pos: Vec<[f32; 3]>,
+    nearby: Vec<HashSet<u32>>,
+}
+
+impl Original {
+    fn new(pos: &[[f32; 3]]) -> Self {
+        let mut o = Original {
+            pos: pos.to_vec(),
+            nearby: vec![HashSet::new(); pos.len()],
+        };
+        for i in 0..pos.len() as u32 {
+            o.update(i, pos[i as usize], &mut Vec::new());
+        }
+        o
+    }
+
+    fn update(&mut self, i: u32, p: [f32; 3], out: &mut Vec<PairChange>) {
+        self.pos[i as usize] = p;
+        let (r2, l2) = (RANGE * RANGE, LEAVE * LEAVE);
+        let mut fresh = HashSet::new();
+        for (j, q) in self.pos.iter().enumerate() {
+            let j = j as u32;
+            if j == i {
+                continue;
+            }
+            let d2 = (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2);
+            if d2 <= r2 || (d2 <= l2 && self.nearby[i as usize].contains(&j)) {
+                fresh.insert(j);
+            }
+        }
+        let old = std::mem::take(&mut self.nearby[i as usize]);
+        for &j in fresh.difference(&old) {
+            self.nearby[j as usize].insert(i);
+            out.push(PairChange::Entered {
+                a: PeerId(i as u64),
+                b: PeerId(j as u64),
+            });
+        }
+        for &j in old.difference(&fresh) {
+            self.nearby[j as usize].remove(&i);
+            out.push(PairChange::Left {
+                a: PeerId(i as u64),
+                b: PeerId(j as u64),
+                cause: mingle::proximity::DepartureCause::Range,
+            });
+        }
+        self.nearby[i as usize] = fresh;
+    }
+}
+
+fn bench_proximity(c: &mut Criterion) {
+    let mut group = c.benchmark_group("proximity");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+
+    for n in [1_000usize, 10_000] {
+        group.bench_function(BenchmarkId::new("brute_force", n), |b| {
+            let mut walk = Walk::uniform(n, 42);
+            let mut original = Original::new(&walk.pos);
+            let mut out = Vec::new();
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    walk.next_tick();
+                    out.clear();
+                    let start = Instant::now();
+                    for &i in &walk.moves {
+                        original.update(i, walk.pos[i as usize], &mut out);
+                    }
+                    total += start.elapsed();
+                    black_box(&out);
+                }
+                total
+            });
+        });
+    }
+
+    for n in [1_000usize, 10_000, 100_000, 1_000_000] {
+        let (mut core, mut walk, mut out) = grid_setup(n);
+        group.bench_function(BenchmarkId::new("grid", n), |b| {
+            b.iter_custom(|iters| time_grid_ticks(&mut core, &mut walk, &mut out, iters));
+        });
+    }
+
+    {
+        let (mut core, _walk, mut out) = grid_setup(100_000);
+        group.bench_function(BenchmarkId::new("idle", 100_000), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    out.clear();
+                    core.tick(&mut out);
+                }
+                let spent = start.elapsed();
+                assert!(out.is_empty(), "nobody moved, nothing changed");
+                spent
+            });
+        });
+    }
+
+    {
+        // Groups of 5-10 within 5 units of their centre, centres 100 units apart; 15 % of
+        // groups step together each tick, alternately forth and back, so no pair changes.
+        let n = 100_000;
+        let mut rng = Rng(7);
+        let mut pos = Vec::with_capacity(n);
+        let mut groups: Vec<(u32, u32)> = Vec::new();
+        let per_row = (n as f64 / 7.5).sqrt().ceil() as usize;
+        let mut g = 0usize;
+        while pos.len() < n {
+            let size = (5 + rng.next() % 6) as usize;
+            let size = size.min(n - pos.len());
+            let (cx, cy) = ((g % per_row) as f32 * 100.0, (g / per_row) as f32 * 100.0);
+            groups.push((pos.len() as u32, size as u32));
+            for _ in 0..size {
+                pos.push([cx + rng.signed() * 3.5, cy + rng.signed() * 3.5, 0.0]);
+            }
+            g += 1;
+        }
+        let mut core = Proximity::new(config());
+        for (i, p) in pos.iter().enumerate() {
+            core.set_position(PeerId(i as u64), Realm(0), SpaceId(0), *p)
+                .unwrap();
+        }
+        let mut out = Vec::new();
+        core.tick(&mut out);
+        let mut tick = 0u64;
+        let mut moving: Vec<usize> = Vec::new();
+        group.bench_function(BenchmarkId::new("groups", n), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    tick += 1;
+                    let step = if tick % 2 == 0 { -0.9 } else { 0.9 };
+                    moving.clear();
+                    let count = (groups.len() as f64 * MOVING) as usize;
+                    // Same groups forth and back on alternate ticks.
+                    let offset = ((tick / 2) as usize * count) % groups.len();
+                    moving.extend((0..count).map(|k| (offset + k) % groups.len()));
+                    for &gi in &moving {
+                        let (start, len) = groups[gi];
+                        for p in &mut pos[start as usize..(start + len) as usize] {
+                            p[0] += step;
+                        }
+                    }
+                    out.clear();
+                    let start = Instant::now();
+                    for &gi in &moving {
+                        let (s, len) = groups[gi];
+                        for i in s..s + len {
+                            core.set_position(
+                                PeerId(i as u64),
+                                Realm(0),
+                                SpaceId(0),
+                                pos[i as usize],
+                            )
+                            .unwrap();
+                        }
+                    }
+                    core.tick(&mut out);
+                    total += start.elapsed();
+                    assert!(out.is_empty(), "groups walking together change no pair");
+                }
+                total
+            });
+        });
+    }
+    group.finish();
+}
+
+/// The real FixedUpdate proximity system over 100,000 client entities, messages included.
+fn bench_ecs(c: &mut Criterion) {
+    let n = 100_000;
+    let mut app = App::new();
+    app.add_plugins(MingleProximityPlugin { config: config() });
+    let mut walk = Walk::uniform(n, 42);
+    let mut entities = Vec::with_capacity(n);
+    for (i, p) in walk.pos.iter().enumerate() {
+        let id = PeerId(i as u64);
+        let e = app
+            .world_mut()
+            .spawn((
+                Peer {
+                    id,
+                    realm: Realm(0),
+                },
+                Position(Vec3::from_array(*p)),
+                Space(SpaceId(0)),
+                NearbySet::default(),
+            ))
+            .id();
+        entities.push(e);
+    }
+    // The directory is filled by the server's connection observer; fill it by hand here.
+    let world = app.world_mut();
+    let mut directory = PeerDirectory::default();
+    for (i, e) in entities.iter().enumerate() {
+        directory.register(PeerId(i as u64), *e);
+    }
+    world.insert_resource(directory);
+
+    let run_tick = |app: &mut App| {
+        app.world_mut().run_schedule(FixedUpdate);
+        app.world_mut()
+            .resource_mut::<Messages<Introduction>>()
+            .update();
+        app.world_mut()
+            .resource_mut::<Messages<Departure>>()
+            .update();
+    };
+    run_tick(&mut app);
+    let apply_moves = |app: &mut App, walk: &mut Walk| {
+        walk.next_tick();
+        let world = app.world_mut();
+        for &i in &walk.moves {
+            let mut pos = world
+                .get_mut::<Position>(entities[i as usize])
+                .expect("spawned");
+            pos.0 = Vec3::from_array(walk.pos[i as usize]);
+        }
+    };
+    for _ in 0..WARMUP_TICKS {
+        apply_moves(&mut app, &mut walk);
+        run_tick(&mut app);
+    }
+    let mut group = c.benchmark_group("ecs");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    group.bench_function(BenchmarkId::from_parameter(n), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                apply_moves(&mut app, &mut walk);
+                let start = Instant::now();
+                app.world_mut().run_schedule(FixedUpdate);
+                total += start.elapsed();
+                app.world_mut()
+                    .resource_mut::<Messages<Introduction>>()
+                    .update();
+                app.world_mut()
+                    .resource_mut::<Messages<Departure>>()
+                    .update();
+            }
+            total
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_proximity, bench_ecs);
+criterion_main!(benches);

@@ -2,7 +2,7 @@
 
 use rustc_hash::FxHashMap;
 
-use super::grid::{Grid, Member, Placement};
+use super::grid::{CellKey, Grid, Member};
 use crate::protocol::{PeerId, Realm, SpaceId};
 
 /// Distances that decide who is introduced.
@@ -76,13 +76,17 @@ impl std::fmt::Display for ProximityError {
 
 impl std::error::Error for ProximityError {}
 
+/// Initial capacity of each client's nearby set.
+const NEARBY_CAPACITY: usize = 16;
+
 /// Per-client state, indexed densely by `u32`.
 #[derive(Debug)]
 struct Client {
     peer: PeerId,
     zone: u32,
     pos: [f32; 3],
-    at: Placement,
+    /// The grid cell and slot holding this client, once the first tick placed it.
+    at: Option<(CellKey, u32)>,
     live: bool,
     moved: bool,
 }
@@ -93,6 +97,9 @@ pub struct Proximity {
     config: ProximityConfig,
     range_sq: f32,
     leave_sq: f32,
+    /// Query radius: `leave_range` plus a hair, so that float rounding in cell coordinates
+    /// can never hide a client that the squared-distance test would still count as near.
+    query_radius: f32,
     clients: Vec<Client>,
     /// Sorted dense indices of each client's introduced peers; kept apart from `clients` so
     /// two clients' sets can be edited while the grid is read.
@@ -106,10 +113,14 @@ pub struct Proximity {
     free_zones: Vec<u32>,
     grid: Grid,
     moved: Vec<u32>,
+    /// Scratch of `examine`: which of the examined client's pairs were seen near, and new ones.
+    seen: Vec<bool>,
+    entering: Vec<u32>,
     pending: Vec<PairChange>,
     distance_checks: u64,
 }
 
+#[inline]
 fn dist_sq(a: [f32; 3], b: [f32; 3]) -> f32 {
     let (dx, dy, dz) = (a[0] - b[0], a[1] - b[1], a[2] - b[2]);
     dx * dx + dy * dy + dz * dz
@@ -135,13 +146,18 @@ impl Proximity {
     /// first (the server's config loader does).
     pub fn new(config: ProximityConfig) -> Self {
         assert!(
-            config.range.is_finite() && config.range > 0.0 && config.leave_range >= config.range,
+            config.range.is_finite()
+                && config.range > 0.0
+                && config.leave_range.is_finite()
+                && config.leave_range >= config.range,
             "ProximityConfig needs 0 < range <= leave_range, got {config:?}"
         );
+        let query_radius = config.leave_range * (1.0 + 1.0e-4);
         Proximity {
             config,
             range_sq: config.range * config.range,
             leave_sq: config.leave_range * config.leave_range,
+            query_radius,
             clients: Vec::new(),
             nearby: Vec::new(),
             free: Vec::new(),
@@ -150,8 +166,10 @@ impl Proximity {
             zone_keys: Vec::new(),
             zone_members: Vec::new(),
             free_zones: Vec::new(),
-            grid: Grid::new(config.leave_range),
+            grid: Grid::new(query_radius),
             moved: Vec::new(),
+            seen: Vec::new(),
+            entering: Vec::new(),
             pending: Vec::new(),
             distance_checks: 0,
         }
@@ -209,14 +227,6 @@ impl Proximity {
         }
     }
 
-    fn mark_moved(&mut self, i: u32) {
-        let c = &mut self.clients[i as usize];
-        if !c.moved {
-            c.moved = true;
-            self.moved.push(i);
-        }
-    }
-
     /// Records where `peer` stands now, adding it if new. Takes effect at the next [`tick`](Self::tick).
     ///
     /// # Errors
@@ -232,68 +242,74 @@ impl Proximity {
             return Err(ProximityError::NonFinitePosition);
         }
         let zone = self.zone_id(realm, space);
-        let key = self.grid.key_of(zone, pos);
-        let Some(&i) = self.by_peer.get(&peer) else {
-            self.add(peer, zone, key, pos);
-            return Ok(());
+        self.zone_members[zone as usize] += 1;
+        let i = match self.by_peer.get(&peer) {
+            Some(&i) => {
+                let old_zone = std::mem::replace(&mut self.clients[i as usize].zone, zone);
+                self.leave_zone(old_zone);
+                i
+            }
+            None => self.add(peer, zone),
         };
-        let c = &self.clients[i as usize];
-        let old_zone = c.zone;
-        if c.at.key == key {
-            let at = c.at;
-            self.grid.update_position(at, pos);
-        } else {
-            self.unplace(i);
-            let at = self.grid.insert(key, Member { pos, client: i });
-            self.clients[i as usize].at = at;
+        let c = &mut self.clients[i as usize];
+        c.pos = pos;
+        if !c.moved {
+            c.moved = true;
+            self.moved.push(i);
         }
-        if old_zone != zone {
-            self.zone_members[zone as usize] += 1;
-            self.clients[i as usize].zone = zone;
-            self.leave_zone(old_zone);
-        }
-        self.clients[i as usize].pos = pos;
-        self.mark_moved(i);
         Ok(())
     }
 
-    fn add(&mut self, peer: PeerId, zone: u32, key: super::grid::CellKey, pos: [f32; 3]) {
+    fn add(&mut self, peer: PeerId, zone: u32) -> u32 {
+        let fresh = Client {
+            peer,
+            zone,
+            pos: [0.0; 3],
+            at: None,
+            live: true,
+            moved: false,
+        };
         let i = match self.free.pop() {
-            Some(i) => i,
+            Some(i) => {
+                // A removed client may still sit in the moved list: keep its flag so the list
+                // holds each index once.
+                let moved = self.clients[i as usize].moved;
+                self.clients[i as usize] = Client { moved, ..fresh };
+                i
+            }
             None => {
-                self.clients.push(Client {
-                    peer,
-                    zone,
-                    pos,
-                    at: Placement {
-                        key,
-                        cell: 0,
-                        slot: 0,
-                    },
-                    live: false,
-                    moved: false,
-                });
-                self.nearby.push(Vec::new());
+                self.clients.push(fresh);
+                // Room for a typical neighbourhood up front, so steady-state churn at the edge
+                // of range does not reallocate sets.
+                self.nearby.push(Vec::with_capacity(NEARBY_CAPACITY));
                 (self.clients.len() - 1) as u32
             }
         };
-        let at = self.grid.insert(key, Member { pos, client: i });
-        let c = &mut self.clients[i as usize];
-        c.peer = peer;
-        c.zone = zone;
-        c.pos = pos;
-        c.at = at;
-        c.live = true;
-        self.zone_members[zone as usize] += 1;
         self.by_peer.insert(peer, i);
-        self.mark_moved(i);
+        i
     }
 
     /// Takes client `i` out of its cell, fixing the placement of the client swapped into its slot.
     fn unplace(&mut self, i: u32) {
-        let at = self.clients[i as usize].at;
-        if let Some(swapped) = self.grid.remove(at) {
-            self.clients[swapped as usize].at.slot = at.slot;
+        if let Some((key, slot)) = self.clients[i as usize].at.take()
+            && let Some(swapped) = self.grid.remove(key, slot)
+            && let Some(at) = self.clients[swapped as usize].at.as_mut()
+        {
+            at.1 = slot;
+        }
+    }
+
+    /// Puts client `i` into the cell of its current position, or updates its position there.
+    fn place(&mut self, i: u32) {
+        let c = &self.clients[i as usize];
+        let (pos, key) = (c.pos, self.grid.key_of(c.zone, c.pos));
+        match c.at {
+            Some((at_key, slot)) if at_key == key => self.grid.update_position(key, slot, pos),
+            _ => {
+                self.unplace(i);
+                let slot = self.grid.insert(key, Member { pos, client: i });
+                self.clients[i as usize].at = Some((key, slot));
+            }
         }
     }
 
@@ -345,72 +361,85 @@ impl Proximity {
     /// `out`. Allocates nothing in steady state (beyond `out` growing).
     pub fn tick(&mut self, out: &mut Vec<PairChange>) {
         out.append(&mut self.pending);
+        if self.moved.is_empty() {
+            return;
+        }
         let mut moved = std::mem::take(&mut self.moved);
+        moved.retain(|&i| {
+            let c = &mut self.clients[i as usize];
+            c.moved = false;
+            c.live
+        });
+        // Place every mover first, so each examination sees every position of this tick.
+        for &i in &moved {
+            self.place(i);
+        }
         for &i in &moved {
             self.examine(i, out);
         }
-        // `examine` marks no one as moved, so the list can be reused as it is (no allocation).
+        // `examine` marks no one as moved, so the list is reused as it is (no allocation).
         moved.clear();
         self.moved = moved;
     }
 
-    /// Re-evaluates every pair of moved client `i`.
+    /// Re-evaluates every pair of moved client `i` against the clients near it.
     fn examine(&mut self, i: u32, out: &mut Vec<PairChange>) {
-        let c = &mut self.clients[i as usize];
-        c.moved = false;
-        if !c.live {
-            return;
-        }
-        let (peer, pos, zone) = (c.peer, c.pos, c.zone);
+        let (peer, pos, zone) = {
+            let c = &self.clients[i as usize];
+            (c.peer, c.pos, c.zone)
+        };
         let mut mine = std::mem::take(&mut self.nearby[i as usize]);
+        let (range_sq, leave_sq) = (self.range_sq, self.leave_sq);
+        let (seen, entering) = (&mut self.seen, &mut self.entering);
+        seen.clear();
+        seen.resize(mine.len(), false);
+        entering.clear();
+        let mut checks = 0u64;
+        // Every client within leave_range is in the cells scanned: a current pair not seen
+        // here is beyond leave_range (or in another zone) and ends.
+        self.grid.for_each_near(zone, pos, self.query_radius, |m| {
+            checks += 1;
+            let d2 = dist_sq(pos, m.pos);
+            if d2 <= leave_sq && m.client != i {
+                match mine.binary_search(&m.client) {
+                    Ok(k) => seen[k] = true,
+                    Err(_) if d2 <= range_sq => entering.push(m.client),
+                    Err(_) => {}
+                }
+            }
+        });
+        self.distance_checks += checks;
 
-        // Existing pairs: drop those now beyond leave_range or in another space. Pairs only
-        // form inside one zone, so a differing zone means one side changed space since.
-        let mut k = 0;
-        while k < mine.len() {
-            let j = mine[k];
-            let other = &self.clients[j as usize];
-            let cause = if other.zone != zone {
-                Some(DepartureCause::SpaceChange)
-            } else {
-                self.distance_checks += 1;
-                (dist_sq(pos, other.pos) > self.leave_sq).then_some(DepartureCause::Range)
-            };
-            match cause {
-                Some(cause) => {
-                    mine.remove(k);
+        if seen.iter().any(|s| !s) {
+            let mut k = 0;
+            mine.retain(|&j| {
+                let keep = seen[k];
+                k += 1;
+                if !keep {
                     remove_sorted(&mut self.nearby[j as usize], i);
+                    let other = &self.clients[j as usize];
+                    let cause = if other.zone == zone {
+                        DepartureCause::Range
+                    } else {
+                        DepartureCause::SpaceChange
+                    };
                     out.push(PairChange::Left {
                         a: peer,
                         b: other.peer,
                         cause,
                     });
                 }
-                None => k += 1,
-            }
+                keep
+            });
         }
-
-        // New pairs: candidates within range in the surrounding cells.
-        let range_sq = self.range_sq;
-        let mut checks = 0u64;
-        let (grid, nearby, clients) = (&self.grid, &mut self.nearby, &self.clients);
-        grid.for_each_near(zone, pos, self.config.range, |m| {
-            if m.client == i {
-                return;
-            }
-            checks += 1;
-            if dist_sq(pos, m.pos) <= range_sq
-                && let Err(at) = mine.binary_search(&m.client)
-            {
-                mine.insert(at, m.client);
-                insert_sorted(&mut nearby[m.client as usize], i);
-                out.push(PairChange::Entered {
-                    a: peer,
-                    b: clients[m.client as usize].peer,
-                });
-            }
-        });
-        self.distance_checks += checks;
+        for &j in entering.iter() {
+            insert_sorted(&mut mine, j);
+            insert_sorted(&mut self.nearby[j as usize], i);
+            out.push(PairChange::Entered {
+                a: peer,
+                b: self.clients[j as usize].peer,
+            });
+        }
         self.nearby[i as usize] = mine;
     }
 }

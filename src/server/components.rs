@@ -101,11 +101,14 @@ impl PeerDirectory {
         self.0.iter().map(|(p, e)| (*p, *e))
     }
 
-    pub(crate) fn insert(&mut self, peer: PeerId, entity: Entity) -> Option<Entity> {
+    /// Registers a client's entity; the server's connection observer does this for every
+    /// renet client. Returns the entity previously registered under `peer`, if any.
+    pub fn register(&mut self, peer: PeerId, entity: Entity) -> Option<Entity> {
         self.0.insert(peer, entity)
     }
 
-    pub(crate) fn remove(&mut self, peer: PeerId) -> Option<Entity> {
+    /// Forgets a client; returns its entity if it was registered.
+    pub fn unregister(&mut self, peer: PeerId) -> Option<Entity> {
         self.0.remove(&peer)
     }
 }

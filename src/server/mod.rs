@@ -29,7 +29,7 @@ mod transport;
 use std::net::UdpSocket;
 use std::sync::Mutex;
 
-use bevy::app::{App, FixedUpdate, Plugin, PostUpdate, PreUpdate, Update};
+use bevy::app::{App, Plugin, PostUpdate, PreUpdate, Update};
 use bevy::prelude::{IntoScheduleConfigs, SystemSet, Time, resource_exists};
 use bevy::time::Fixed;
 use bevy_renet::netcode::NetcodeServerPlugin;
@@ -39,11 +39,10 @@ pub use components::{ClientHealth, NearbySet, Peer, PeerDirectory, Position, Spa
 pub use config::{ConfigError, DEFAULT_CONFIG_TOML, MAX_CLIENTS_LIMIT, MingleServerConfig};
 pub use messages::{Departure, Introduction};
 pub use stats::ServerStats;
-pub use tick::ProximityIndex;
+pub use tick::{MingleProximityPlugin, ProximityIndex};
 pub use transport::ServerAddress;
 
 use crate::protocol::{PeerId, ServerToClient, encode_server};
-use crate::proximity::Proximity;
 
 /// The server's system sets, in the order they run within a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, SystemSet)]
@@ -111,23 +110,20 @@ impl Plugin for MingleServerPlugin {
         if !app.is_plugin_added::<NetcodeServerPlugin>() {
             app.add_plugins(NetcodeServerPlugin);
         }
+        app.add_plugins(MingleProximityPlugin {
+            config: config.proximity(),
+        });
         app.insert_resource(Time::<Fixed>::from_hz(config.tick_hz))
-            .insert_resource(ProximityIndex(Proximity::new(config.proximity())))
             .insert_resource(server)
             .insert_resource(transport)
             .insert_resource(ServerAddress(addr))
             .insert_resource(config)
-            .init_resource::<PeerDirectory>()
-            .init_resource::<ServerStats>()
-            .add_message::<Introduction>()
-            .add_message::<Departure>()
             .configure_sets(
                 PreUpdate,
                 MingleServerSystems::Receive
                     .after(RenetReceive)
                     .run_if(resource_exists::<RenetServer>),
             )
-            .configure_sets(FixedUpdate, MingleServerSystems::Proximity)
             .configure_sets(
                 PostUpdate,
                 MingleServerSystems::Send
@@ -140,12 +136,6 @@ impl Plugin for MingleServerPlugin {
                 (intake::intake, intake::disconnect_idle)
                     .chain()
                     .in_set(MingleServerSystems::Receive),
-            )
-            .add_systems(
-                FixedUpdate,
-                (tick::proximity_tick, stats::count_tick)
-                    .chain()
-                    .in_set(MingleServerSystems::Proximity),
             )
             .add_systems(
                 PostUpdate,

@@ -1,12 +1,44 @@
 //! The fixed-timestep proximity system: moved clients in, introductions and departures out.
 
+use bevy::app::{App, FixedUpdate, Plugin};
 use bevy::log::warn;
-use bevy::prelude::{Changed, Local, MessageWriter, Or, Query, Res, ResMut, Resource};
+use bevy::prelude::{
+    Changed, IntoScheduleConfigs, Local, MessageWriter, Or, Query, Res, ResMut, Resource,
+};
 
+use super::MingleServerSystems;
 use super::components::{NearbySet, Peer, PeerDirectory, Position, Space};
 use super::messages::{Departure, Introduction};
 use super::stats::ServerStats;
-use crate::proximity::{PairChange, Proximity};
+use crate::proximity::{PairChange, Proximity, ProximityConfig};
+
+/// The proximity concern alone, without any networking: the [`ProximityIndex`] resource, the
+/// [`Introduction`] / [`Departure`] messages and the tick in [`FixedUpdate`]
+/// ([`MingleServerSystems::Proximity`]). [`MingleServerPlugin`](super::MingleServerPlugin)
+/// adds it; add it alone to run proximity over entities your game spawns itself (each with
+/// [`Peer`], [`Position`], [`Space`], [`NearbySet`], registered in [`PeerDirectory`]).
+#[derive(Debug, Clone, Default)]
+pub struct MingleProximityPlugin {
+    /// The distances in force.
+    pub config: ProximityConfig,
+}
+
+impl Plugin for MingleProximityPlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_resource(ProximityIndex(Proximity::new(self.config)))
+            .init_resource::<PeerDirectory>()
+            .init_resource::<ServerStats>()
+            .add_message::<Introduction>()
+            .add_message::<Departure>()
+            .configure_sets(FixedUpdate, MingleServerSystems::Proximity)
+            .add_systems(
+                FixedUpdate,
+                (proximity_tick, super::stats::count_tick)
+                    .chain()
+                    .in_set(MingleServerSystems::Proximity),
+            );
+    }
+}
 
 /// The proximity core, as a resource. Read it for the server's complete view of who is near whom.
 #[derive(Debug, Resource)]
@@ -28,7 +60,7 @@ type Moved<'w, 's> = Query<
 
 /// Feeds clients whose position or space changed since the last tick to the core, runs one
 /// tick, and mirrors the result into `NearbySet`s and messages.
-pub(crate) fn proximity_tick(
+fn proximity_tick(
     mut index: ResMut<ProximityIndex>,
     moved: Moved,
     directory: Res<PeerDirectory>,

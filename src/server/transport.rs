@@ -73,7 +73,7 @@ pub(crate) fn on_server_event(
                     },
                 ))
                 .id();
-            if let Some(stale) = directory.insert(id, entity) {
+            if let Some(stale) = directory.register(id, entity) {
                 // netcode never reports a connect twice without the disconnect between.
                 commands.entity(stale).despawn();
             }
@@ -92,7 +92,7 @@ pub(crate) fn on_server_event(
         }
         ServerEvent::ClientDisconnected { client_id, reason } => {
             let id = PeerId(client_id);
-            if let Some(entity) = directory.remove(id) {
+            if let Some(entity) = directory.unregister(id) {
                 commands.entity(entity).despawn();
             }
             // Its pairs become departures at the next proximity tick.
