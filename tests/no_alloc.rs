@@ -99,7 +99,7 @@ fn still_keepalives_and_small_moves_allocate_nothing() {
             }
             core.tick(out);
         };
-    for _ in 0..300 {
+    for _ in 0..1000 {
         step(&mut core, &mut pos, &mut out, &mut rng);
     }
     let before = allocations();

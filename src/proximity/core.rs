@@ -1,6 +1,7 @@
 //! The incremental proximity state machine.
 
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
 use super::grid::{CellKey, Grid, Member};
 use crate::protocol::{PeerId, Realm, SpaceId};
@@ -76,8 +77,12 @@ impl std::fmt::Display for ProximityError {
 
 impl std::error::Error for ProximityError {}
 
-/// Initial capacity of each client's nearby set.
-const NEARBY_CAPACITY: usize = 16;
+/// Peers a nearby set holds inline, in the client's own cache lines, before spilling to the
+/// heap: a typical neighbourhood costs no extra memory access and no allocation.
+const NEARBY_INLINE: usize = 12;
+
+/// A client's introduced peers: sorted dense indices.
+type NearbyIndices = SmallVec<[u32; NEARBY_INLINE]>;
 
 /// Per-client state, indexed densely by `u32`.
 #[derive(Debug)]
@@ -89,6 +94,7 @@ struct Client {
     at: Option<(CellKey, u32)>,
     live: bool,
     moved: bool,
+    nearby: NearbyIndices,
 }
 
 /// The proximity state machine; see the [module docs](super).
@@ -101,9 +107,6 @@ pub struct Proximity {
     /// can never hide a client that the squared-distance test would still count as near.
     query_radius: f32,
     clients: Vec<Client>,
-    /// Sorted dense indices of each client's introduced peers; kept apart from `clients` so
-    /// two clients' sets can be edited while the grid is read.
-    nearby: Vec<Vec<u32>>,
     free: Vec<u32>,
     by_peer: FxHashMap<PeerId, u32>,
     zones: FxHashMap<(Realm, SpaceId), u32>,
@@ -116,6 +119,8 @@ pub struct Proximity {
     /// Scratch of `examine`: which of the examined client's pairs were seen near, and new ones.
     seen: Vec<bool>,
     entering: Vec<u32>,
+    /// Scratch of `tick`: movers with their cell-order sort keys.
+    order: Vec<(u64, u32)>,
     pending: Vec<PairChange>,
     distance_checks: u64,
 }
@@ -126,13 +131,20 @@ fn dist_sq(a: [f32; 3], b: [f32; 3]) -> f32 {
     dx * dx + dy * dy + dz * dz
 }
 
-fn insert_sorted(set: &mut Vec<u32>, v: u32) {
+/// Capacity a set takes when it first outgrows its inline storage: one allocation per crowded
+/// client, not one per doubling.
+const NEARBY_SPILL: usize = 64;
+
+fn insert_sorted(set: &mut NearbyIndices, v: u32) {
     if let Err(at) = set.binary_search(&v) {
+        if set.len() == set.capacity() && !set.spilled() {
+            set.reserve_exact(NEARBY_SPILL - set.len());
+        }
         set.insert(at, v);
     }
 }
 
-fn remove_sorted(set: &mut Vec<u32>, v: u32) {
+fn remove_sorted(set: &mut NearbyIndices, v: u32) {
     if let Ok(at) = set.binary_search(&v) {
         set.remove(at);
     }
@@ -159,7 +171,6 @@ impl Proximity {
             leave_sq: config.leave_range * config.leave_range,
             query_radius,
             clients: Vec::new(),
-            nearby: Vec::new(),
             free: Vec::new(),
             by_peer: FxHashMap::default(),
             zones: FxHashMap::default(),
@@ -170,6 +181,7 @@ impl Proximity {
             moved: Vec::new(),
             seen: Vec::new(),
             entering: Vec::new(),
+            order: Vec::new(),
             pending: Vec::new(),
             distance_checks: 0,
         }
@@ -268,20 +280,25 @@ impl Proximity {
             at: None,
             live: true,
             moved: false,
+            nearby: NearbyIndices::new(),
         };
         let i = match self.free.pop() {
             Some(i) => {
                 // A removed client may still sit in the moved list: keep its flag so the list
                 // holds each index once.
-                let moved = self.clients[i as usize].moved;
-                self.clients[i as usize] = Client { moved, ..fresh };
+                let old = &mut self.clients[i as usize];
+                let moved = old.moved;
+                // Reuse the set's storage (it was emptied on removal).
+                let nearby = std::mem::take(&mut old.nearby);
+                *old = Client {
+                    moved,
+                    nearby,
+                    ..fresh
+                };
                 i
             }
             None => {
                 self.clients.push(fresh);
-                // Room for a typical neighbourhood up front, so steady-state churn at the edge
-                // of range does not reallocate sets.
-                self.nearby.push(Vec::with_capacity(NEARBY_CAPACITY));
                 (self.clients.len() - 1) as u32
             }
         };
@@ -322,9 +339,9 @@ impl Proximity {
         self.unplace(i);
         let zone = self.clients[i as usize].zone;
         self.leave_zone(zone);
-        let mut mine = std::mem::take(&mut self.nearby[i as usize]);
+        let mut mine = std::mem::take(&mut self.clients[i as usize].nearby);
         for &j in &mine {
-            remove_sorted(&mut self.nearby[j as usize], i);
+            remove_sorted(&mut self.clients[j as usize].nearby, i);
             self.pending.push(PairChange::Left {
                 a: peer,
                 b: self.clients[j as usize].peer,
@@ -332,7 +349,7 @@ impl Proximity {
             });
         }
         mine.clear();
-        self.nearby[i as usize] = mine;
+        self.clients[i as usize].nearby = mine;
         self.clients[i as usize].live = false;
         self.free.push(i);
         true
@@ -343,7 +360,8 @@ impl Proximity {
     pub fn nearby(&self, peer: PeerId) -> Option<impl Iterator<Item = PeerId> + '_> {
         let &i = self.by_peer.get(&peer)?;
         Some(
-            self.nearby[i as usize]
+            self.clients[i as usize]
+                .nearby
                 .iter()
                 .map(|&j| self.clients[j as usize].peer),
         )
@@ -352,7 +370,7 @@ impl Proximity {
     /// Whether `a` and `b` are currently introduced.
     pub fn are_introduced(&self, a: PeerId, b: PeerId) -> bool {
         match (self.by_peer.get(&a), self.by_peer.get(&b)) {
-            (Some(&i), Some(&j)) => self.nearby[i as usize].binary_search(&j).is_ok(),
+            (Some(&i), Some(&j)) => self.clients[i as usize].nearby.binary_search(&j).is_ok(),
             _ => false,
         }
     }
@@ -370,6 +388,20 @@ impl Proximity {
             c.moved = false;
             c.live
         });
+        // Visit movers in cell order: neighbouring movers share cells, so the cells one
+        // examination reads are still in cache for the next.
+        let grid = &self.grid;
+        let clients = &self.clients;
+        let mut order = std::mem::take(&mut self.order);
+        order.clear();
+        order.extend(moved.iter().map(|&i| {
+            let c = &clients[i as usize];
+            (grid.sort_key(c.zone, c.pos), i)
+        }));
+        order.sort_unstable();
+        moved.clear();
+        moved.extend(order.iter().map(|&(_, i)| i));
+        self.order = order;
         // Place every mover first, so each examination sees every position of this tick.
         for &i in &moved {
             self.place(i);
@@ -384,11 +416,9 @@ impl Proximity {
 
     /// Re-evaluates every pair of moved client `i` against the clients near it.
     fn examine(&mut self, i: u32, out: &mut Vec<PairChange>) {
-        let (peer, pos, zone) = {
-            let c = &self.clients[i as usize];
-            (c.peer, c.pos, c.zone)
-        };
-        let mut mine = std::mem::take(&mut self.nearby[i as usize]);
+        let c = &mut self.clients[i as usize];
+        let (peer, pos, zone) = (c.peer, c.pos, c.zone);
+        let mut mine = std::mem::take(&mut c.nearby);
         let (range_sq, leave_sq) = (self.range_sq, self.leave_sq);
         let (seen, entering) = (&mut self.seen, &mut self.entering);
         seen.clear();
@@ -412,12 +442,12 @@ impl Proximity {
 
         if seen.iter().any(|s| !s) {
             let mut k = 0;
-            mine.retain(|&j| {
+            mine.retain(|&mut j| {
                 let keep = seen[k];
                 k += 1;
                 if !keep {
-                    remove_sorted(&mut self.nearby[j as usize], i);
-                    let other = &self.clients[j as usize];
+                    let other = &mut self.clients[j as usize];
+                    remove_sorted(&mut other.nearby, i);
                     let cause = if other.zone == zone {
                         DepartureCause::Range
                     } else {
@@ -434,13 +464,14 @@ impl Proximity {
         }
         for &j in entering.iter() {
             insert_sorted(&mut mine, j);
-            insert_sorted(&mut self.nearby[j as usize], i);
+            let other = &mut self.clients[j as usize];
+            insert_sorted(&mut other.nearby, i);
             out.push(PairChange::Entered {
                 a: peer,
-                b: self.clients[j as usize].peer,
+                b: other.peer,
             });
         }
-        self.nearby[i as usize] = mine;
+        self.clients[i as usize].nearby = mine;
     }
 }
 

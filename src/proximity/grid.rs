@@ -15,7 +15,7 @@ use rustc_hash::FxHashMap;
 const CELL_OVER_DIAMETER: f32 = 1.05;
 
 /// Initial capacity of a new cell: the members a cell holds at a typical density.
-const CELL_CAPACITY: usize = 16;
+const CELL_CAPACITY: usize = 32;
 
 /// A cell's address: the zone (realm + space) and its integer coordinates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,6 +66,13 @@ impl Grid {
             y: self.coord(pos[1]),
             z: self.coord(pos[2]),
         }
+    }
+
+    /// A key that sorts clients cell by cell, row by row (zone, then y, then x; z is left out).
+    #[inline]
+    pub fn sort_key(&self, zone: u32, pos: [f32; 3]) -> u64 {
+        let bits = |v: f32| (self.coord(v) as u32 ^ 0x8000_0000) as u64 & 0xFF_FFFF;
+        ((zone as u64) << 48) | (bits(pos[1]) << 24) | bits(pos[0])
     }
 
     /// Adds a member to the cell at `key`, returning its slot there.
