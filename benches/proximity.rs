@@ -279,7 +279,7 @@ fn bench_proximity(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     tick += 1;
-                    let step = if tick % 2 == 0 { -0.9 } else { 0.9 };
+                    let step = if tick.is_multiple_of(2) { -0.9 } else { 0.9 };
                     moving.clear();
                     let count = (groups.len() as f64 * MOVING) as usize;
                     // Same groups forth and back on alternate ticks.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::server::{ConfigError, DEFAULT_CONFIG_TOML, MingleServerConfig};
+use crate::server::{ConfigError, DEFAULT_CONFIG_TOML, MingleServerConfig, NotifyMode};
 
 /// mingle-server: proximity introductions for spatial voice chat.
 ///
@@ -48,6 +48,9 @@ pub struct ServerArgs {
         allow_negative_numbers = true
     )]
     pub stats_interval_secs: Option<f64>,
+    /// What to send when peer sets change [default: changes].
+    #[arg(long, env = "MINGLE_NOTIFY", value_enum)]
+    pub notify: Option<NotifyMode>,
 }
 
 impl ServerArgs {
@@ -73,7 +76,8 @@ impl ServerArgs {
             max_clients,
             idle_timeout_secs,
             max_decode_failures,
-            stats_interval_secs
+            stats_interval_secs,
+            notify
         );
         config.validate()?;
         Ok(config)

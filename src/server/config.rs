@@ -12,6 +12,19 @@ pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../assets/mingle.toml");
 /// netcode's hard cap on clients per server transport.
 pub const MAX_CLIENTS_LIMIT: usize = 1024;
 
+/// What the server sends when peer sets change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifyMode {
+    /// mingle's way: one `PeersChanged` per client per tick, only when its set changed.
+    #[default]
+    Changes,
+    /// The original's way before its one-shot change, kept as a measurable baseline: on every
+    /// position update the mover and each of its peers get their full set (`PeerSnapshot`),
+    /// and every set change is announced by a snapshot too.
+    EveryUpdate,
+}
+
 /// Everything the server plugin and binary need to run. `Default` is what we ship, the same
 /// values as `assets/mingle.toml`.
 #[derive(Debug, Clone, PartialEq, Resource, Deserialize)]
@@ -35,6 +48,8 @@ pub struct MingleServerConfig {
     pub max_decode_failures: u32,
     /// Seconds between stats lines in the log. Default: 60.0 s.
     pub stats_interval_secs: f64,
+    /// What to send when sets change. Default: [`NotifyMode::Changes`].
+    pub notify: NotifyMode,
 }
 
 impl Default for MingleServerConfig {
@@ -49,6 +64,7 @@ impl Default for MingleServerConfig {
             idle_timeout_secs: 15.0,
             max_decode_failures: 10,
             stats_interval_secs: 60.0,
+            notify: NotifyMode::Changes,
         }
     }
 }

@@ -7,7 +7,8 @@ use bevy::time::Real;
 use bevy_renet::RenetServer;
 
 use super::components::{ClientHealth, NearbySet, Peer, PeerDirectory, Position, Space};
-use super::config::MingleServerConfig;
+use super::config::{MingleServerConfig, NotifyMode};
+use super::outbox::PositionUpdates;
 use super::send;
 use super::stats::ServerStats;
 use crate::protocol::{
@@ -37,6 +38,7 @@ pub(crate) fn intake(
     time: Res<Time<Real>>,
     mut clients: ClientQuery,
     nearby_sets: Query<&NearbySet>,
+    mut updates: ResMut<PositionUpdates>,
 ) {
     let now = time.elapsed_secs_f64();
     for (id, entity) in directory.iter() {
@@ -77,6 +79,9 @@ pub(crate) fn intake(
                         position: p,
                     } => {
                         stats.position_updates += 1;
+                        if config.notify == NotifyMode::EveryUpdate {
+                            updates.0.push(peer.id);
+                        }
                         let (p, s) = (Vec3::from_array(p), Space(s));
                         // set_if_neq: a still client's keepalive must not count as a move.
                         match (position.as_mut(), space.as_mut()) {
@@ -95,6 +100,7 @@ pub(crate) fn intake(
                     }
                     ClientToServer::RequestPeerRefresh => {
                         stats.refreshes += 1;
+                        stats.snapshots_sent += 1;
                         let peers = nearby.as_slice().to_vec();
                         send(&mut server, id, &ServerToClient::PeerSnapshot { peers });
                     }

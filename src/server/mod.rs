@@ -36,7 +36,9 @@ use bevy_renet::netcode::NetcodeServerPlugin;
 use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
 
 pub use components::{ClientHealth, NearbySet, Peer, PeerDirectory, Position, Space};
-pub use config::{ConfigError, DEFAULT_CONFIG_TOML, MAX_CLIENTS_LIMIT, MingleServerConfig};
+pub use config::{
+    ConfigError, DEFAULT_CONFIG_TOML, MAX_CLIENTS_LIMIT, MingleServerConfig, NotifyMode,
+};
 pub use messages::{Departure, Introduction};
 pub use stats::ServerStats;
 pub use tick::{MingleProximityPlugin, ProximityIndex};
@@ -118,6 +120,7 @@ impl Plugin for MingleServerPlugin {
             .insert_resource(transport)
             .insert_resource(ServerAddress(addr))
             .insert_resource(config)
+            .init_resource::<outbox::PositionUpdates>()
             .configure_sets(
                 PreUpdate,
                 MingleServerSystems::Receive

@@ -1,12 +1,18 @@
 //! Sends each client at most one `PeersChanged` per tick, built from the tick's messages.
 
-use bevy::prelude::{Local, MessageReader, ResMut};
+use bevy::prelude::{Local, MessageReader, Query, Res, ResMut, Resource};
 use bevy_renet::RenetServer;
 
+use super::components::{NearbySet, PeerDirectory};
+use super::config::{MingleServerConfig, NotifyMode};
 use super::messages::{Departure, Introduction};
 use super::send;
 use super::stats::ServerStats;
 use crate::protocol::{PeerId, ServerToClient};
+
+/// Clients that sent a position since the last send, for [`NotifyMode::EveryUpdate`] only.
+#[derive(Debug, Default, Resource)]
+pub(crate) struct PositionUpdates(pub Vec<PeerId>);
 
 /// One side's view of a pair change: (recipient, left?, the other peer). Sorted, each
 /// recipient's notes are contiguous, introductions first, each list ascending.
@@ -18,7 +24,12 @@ pub(crate) fn send_peer_changes(
     mut introductions: MessageReader<Introduction>,
     mut departures: MessageReader<Departure>,
     mut stats: ResMut<ServerStats>,
+    config: Res<MingleServerConfig>,
+    mut updates: ResMut<PositionUpdates>,
+    directory: Res<PeerDirectory>,
+    sets: Query<&NearbySet>,
     mut notes: Local<Vec<Note>>,
+    mut recipients: Local<Vec<PeerId>>,
 ) {
     notes.clear();
     for &Introduction { a, b } in introductions.read() {
@@ -26,6 +37,18 @@ pub(crate) fn send_peer_changes(
     }
     for &Departure { a, b, .. } in departures.read() {
         notes.extend([(a, true, b), (b, true, a)]);
+    }
+    if config.notify == NotifyMode::EveryUpdate {
+        send_full_lists(
+            &mut server,
+            &mut stats,
+            &mut updates,
+            &directory,
+            &sets,
+            &notes,
+            &mut recipients,
+        );
+        return;
     }
     if notes.is_empty() {
         return;
@@ -45,5 +68,39 @@ pub(crate) fn send_peer_changes(
             recipient,
             &ServerToClient::PeersChanged { entered, left },
         );
+    }
+}
+
+/// The baseline: every client whose set changed, every mover and every mover's peers get
+/// their whole current set.
+fn send_full_lists(
+    server: &mut RenetServer,
+    stats: &mut ServerStats,
+    updates: &mut PositionUpdates,
+    directory: &PeerDirectory,
+    sets: &Query<&NearbySet>,
+    notes: &[Note],
+    recipients: &mut Vec<PeerId>,
+) {
+    recipients.clear();
+    recipients.extend(notes.iter().map(|n| n.0));
+    for &mover in &updates.0 {
+        recipients.push(mover);
+        if let Some(set) = directory.get(mover).and_then(|e| sets.get(e).ok()) {
+            recipients.extend(set.iter());
+        }
+    }
+    updates.0.clear();
+    recipients.sort_unstable();
+    recipients.dedup();
+    for &to in recipients.iter() {
+        let Some(set) = directory.get(to).and_then(|e| sets.get(e).ok()) else {
+            continue;
+        };
+        if server.is_connected(to.0) {
+            stats.snapshots_sent += 1;
+            let peers = set.as_slice().to_vec();
+            send(server, to, &ServerToClient::PeerSnapshot { peers });
+        }
     }
 }

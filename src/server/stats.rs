@@ -36,6 +36,10 @@ pub struct ServerStats {
     pub kicked: u64,
     /// `PeersChanged` messages sent.
     pub peers_changed_sent: u64,
+    /// `PeerSnapshot` messages sent (refresh answers, and every update in the baseline mode).
+    pub snapshots_sent: u64,
+    /// Squared-distance evaluations by the proximity core.
+    pub distance_checks: u64,
     /// Proximity ticks run.
     pub ticks: u64,
 }
@@ -58,7 +62,7 @@ pub(crate) fn log_stats(
     }
     *next_at = now + config.stats_interval_secs;
     info!(
-        "mingle stats: clients={} introductions={} departures={} refreshes={} signals_relayed={} signals_rejected={} decode_failures={} ticks={}",
+        "mingle stats: clients={} introductions={} departures={} refreshes={} signals_relayed={} signals_rejected={} decode_failures={} position_updates={} peers_changed_sent={} snapshots_sent={} distance_checks={} ticks={}",
         directory.len(),
         stats.introductions,
         stats.departures,
@@ -66,6 +70,10 @@ pub(crate) fn log_stats(
         stats.signals_relayed,
         stats.signals_rejected,
         stats.decode_failures,
+        stats.position_updates,
+        stats.peers_changed_sent,
+        stats.snapshots_sent,
+        stats.distance_checks,
         stats.ticks
     );
 }

@@ -79,6 +79,7 @@ fn proximity_tick(
     }
     changes.clear();
     core.tick(&mut changes);
+    stats.distance_checks = core.distance_checks();
     for change in changes.iter() {
         match *change {
             PairChange::Entered { a, b } => {
