@@ -29,7 +29,7 @@ pub struct ServerArgs {
     /// Proximity ticks per second [default: 20].
     #[arg(long, env = "MINGLE_TICK_HZ", allow_negative_numbers = true)]
     pub tick_hz: Option<f64>,
-    /// App updates (socket reads/writes) per second, >= tick rate [default: 60].
+    /// App updates (socket reads/writes) per second, >= tick rate [default: 20].
     #[arg(long, env = "MINGLE_LOOP_HZ", allow_negative_numbers = true)]
     pub loop_hz: Option<f64>,
     /// Most clients at once, 1..=1024 [default: 1024].

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod loadgen;
 pub mod protocol;
 pub mod proximity;
 pub mod server;

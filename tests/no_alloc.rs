@@ -86,19 +86,22 @@ fn still_keepalives_and_small_moves_allocate_nothing() {
     let (mut core, mut pos, mut rng) = world();
     let mut out = Vec::with_capacity(4096);
     // Warm up: let sets, cells and buffers reach their steady capacity.
-    let step =
-        |core: &mut Proximity, pos: &mut Vec<[f32; 3]>, out: &mut Vec<_>, rng: &mut Rng| {
-            out.clear();
-            for _ in 0..N * 15 / 100 {
-                let i = (rng.next() % N as u64) as usize;
-                // Jiggle in place: forth then back, so the world stays the same in the long run.
-                let d = if rng.next().is_multiple_of(2) { 0.5 } else { -0.5 };
-                pos[i][0] += d;
-                core.set_position(PeerId(i as u64), Realm(0), SpaceId(0), pos[i])
-                    .unwrap();
-            }
-            core.tick(out);
-        };
+    let step = |core: &mut Proximity, pos: &mut Vec<[f32; 3]>, out: &mut Vec<_>, rng: &mut Rng| {
+        out.clear();
+        for _ in 0..N * 15 / 100 {
+            let i = (rng.next() % N as u64) as usize;
+            // Jiggle in place: forth then back, so the world stays the same in the long run.
+            let d = if rng.next().is_multiple_of(2) {
+                0.5
+            } else {
+                -0.5
+            };
+            pos[i][0] += d;
+            core.set_position(PeerId(i as u64), Realm(0), SpaceId(0), pos[i])
+                .unwrap();
+        }
+        core.tick(out);
+    };
     for _ in 0..1000 {
         step(&mut core, &mut pos, &mut out, &mut rng);
     }

@@ -1,6 +1,5 @@
 //! The dedicated mingle server: headless, paced, on the embedded defaults unless told otherwise.
 
-use std::net::UdpSocket;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -9,7 +8,7 @@ use bevy::log::{LogPlugin, info};
 use bevy::prelude::*;
 use clap::Parser;
 use mingle::cli::ServerArgs;
-use mingle::server::{MingleServerPlugin, ServerAddress};
+use mingle::server::{MingleServerPlugin, ServerAddress, bind_socket};
 
 fn main() -> ExitCode {
     let args = ServerArgs::parse();
@@ -20,7 +19,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let socket = match UdpSocket::bind(config.bind) {
+    let socket = match bind_socket(config.bind) {
         Ok(socket) => socket,
         Err(err) => {
             eprintln!("mingle-server: cannot bind UDP {}: {err}", config.bind);

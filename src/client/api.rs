@@ -5,6 +5,7 @@ use bevy::prelude::{Res, ResMut};
 use bevy_renet::RenetClient;
 
 use super::state::MingleSession;
+use super::transport::FlushNow;
 use crate::protocol::{
     ClientToServer, ConnectionOutcome, MAX_SIGNAL_PAYLOAD_BYTES, PeerId, encode_client,
 };
@@ -51,6 +52,7 @@ impl std::error::Error for ClientError {}
 pub struct MingleClient<'w> {
     client: Option<ResMut<'w, RenetClient>>,
     session: Option<Res<'w, MingleSession>>,
+    flush: ResMut<'w, FlushNow>,
 }
 
 impl MingleClient<'_> {
@@ -68,6 +70,7 @@ impl MingleClient<'_> {
         match self.client.as_mut() {
             Some(client) if client.is_connected() => {
                 client.send_message(msg.channel(), encode_client(msg));
+                self.flush.0 = true;
                 Ok(())
             }
             _ => Err(ClientError::NotConnected),

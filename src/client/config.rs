@@ -19,6 +19,9 @@ pub struct MingleClientConfig {
     pub position_hz: f64,
     /// Seconds between position re-sends while standing still. Default: 1.0 s.
     pub keepalive_secs: f64,
+    /// Packets per second written when no message is queued (renet acks, keep-alives);
+    /// a queued message is written at once. Default: 10.0 Hz.
+    pub send_hz: f64,
 }
 
 impl Default for MingleClientConfig {
@@ -29,6 +32,7 @@ impl Default for MingleClientConfig {
             realm: Realm(0),
             position_hz: 10.0,
             keepalive_secs: 1.0,
+            send_hz: 10.0,
         }
     }
 }

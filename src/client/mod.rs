@@ -31,15 +31,13 @@ mod messages;
 mod position;
 mod receive;
 mod state;
+mod transport;
 
-use std::net::{SocketAddr, UdpSocket};
-use std::time::SystemTime;
-
-use bevy::app::{App, Plugin, PostUpdate, PreUpdate};
+use bevy::app::{App, Last, Plugin, PostUpdate, PreUpdate};
 use bevy::prelude::{
     Commands, IntoScheduleConfigs, MessageWriter, Res, ResMut, SystemSet, resource_exists,
 };
-use bevy_renet::netcode::{ClientAuthentication, NetcodeClientPlugin, NetcodeClientTransport};
+use bevy_renet::netcode::NetcodeClientTransport;
 use bevy_renet::{
     RenetClient, RenetClientPlugin, RenetReceive, RenetSend, client_connected,
     client_just_disconnected,
@@ -50,7 +48,7 @@ pub use config::MingleClientConfig;
 pub use messages::{MessageRejected, PeerEntered, PeerLeft, SignalReceived};
 pub use state::{MingleClientStats, MingleLocal, MingleSession, NearbyPeers};
 
-use crate::protocol::{PROTOCOL_ID, connection_config};
+use crate::protocol::connection_config;
 
 /// The client's system sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, SystemSet)]
@@ -59,7 +57,9 @@ pub enum MingleClientSystems {
     /// [`MessageRejected`]. Runs in [`PreUpdate`], after [`RenetReceive`]; read the messages in
     /// `Update`.
     Receive,
-    /// Sends the [`MingleLocal`] position. Runs in [`PostUpdate`], before [`RenetSend`].
+    /// Sends the [`MingleLocal`] position. Runs in [`PostUpdate`], before [`RenetSend`]
+    /// (where packets are written: at once when a message is queued, else at most
+    /// [`MingleClientConfig::send_hz`] times a second).
     Send,
 }
 
@@ -76,43 +76,21 @@ impl MingleClientPlugin {
     }
 }
 
-/// Binds a UDP socket of the server's address family and starts the netcode handshake.
-fn connect(config: &MingleClientConfig) -> std::io::Result<NetcodeClientTransport> {
-    let local: SocketAddr = match config.server {
-        SocketAddr::V4(a) if a.ip().is_loopback() => ([127, 0, 0, 1], 0).into(),
-        SocketAddr::V4(_) => ([0, 0, 0, 0], 0).into(),
-        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let socket = UdpSocket::bind(local)?;
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    let auth = ClientAuthentication::Unsecure {
-        protocol_id: PROTOCOL_ID,
-        client_id: config.client_id,
-        server_addr: config.server,
-        user_data: Some(config.realm.to_user_data()),
-    };
-    NetcodeClientTransport::new(now, auth, socket).map_err(std::io::Error::other)
-}
-
 impl Plugin for MingleClientPlugin {
     /// # Panics
     /// If no local UDP socket can be bound (the machine has no network stack to speak of).
     fn build(&self, app: &mut App) {
-        let transport = connect(&self.config)
+        let transport = transport::connect(&self.config)
             .unwrap_or_else(|e| panic!("MingleClientPlugin: cannot open a UDP socket: {e}"));
         if !app.is_plugin_added::<RenetClientPlugin>() {
             app.add_plugins(RenetClientPlugin);
-        }
-        if !app.is_plugin_added::<NetcodeClientPlugin>() {
-            app.add_plugins(NetcodeClientPlugin);
         }
         app.insert_resource(RenetClient::new(connection_config()))
             .insert_resource(transport)
             .insert_resource(self.config.clone())
             .init_resource::<NearbyPeers>()
             .init_resource::<MingleClientStats>()
+            .init_resource::<transport::FlushNow>()
             .add_message::<PeerEntered>()
             .add_message::<PeerLeft>()
             .add_message::<SignalReceived>()
@@ -139,8 +117,25 @@ impl Plugin for MingleClientPlugin {
                     .in_set(MingleClientSystems::Receive),
             )
             .add_systems(
+                PreUpdate,
+                transport::receive_packets
+                    .in_set(RenetReceive)
+                    .after(RenetClientPlugin::update_system)
+                    .run_if(resource_exists::<NetcodeClientTransport>),
+            )
+            .add_systems(
                 PostUpdate,
                 position::send_position.in_set(MingleClientSystems::Send),
+            )
+            .add_systems(
+                PostUpdate,
+                transport::send_packets
+                    .in_set(RenetSend)
+                    .run_if(resource_exists::<NetcodeClientTransport>),
+            )
+            .add_systems(
+                Last,
+                transport::disconnect_on_exit.run_if(resource_exists::<NetcodeClientTransport>),
             );
     }
 }

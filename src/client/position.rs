@@ -8,6 +8,7 @@ use bevy_renet::RenetClient;
 
 use super::config::MingleClientConfig;
 use super::state::{MingleClientStats, MingleLocal};
+use super::transport::FlushNow;
 use crate::protocol::{Channel, ClientToServer, SpaceId, encode_client};
 
 /// What was last sent, and when.
@@ -27,6 +28,7 @@ pub(crate) fn send_position(
     time: Res<Time<Real>>,
     locals: Query<(&Transform, &MingleLocal), With<MingleLocal>>,
     mut stats: ResMut<MingleClientStats>,
+    mut flush: ResMut<FlushNow>,
     mut last: Local<LastSent>,
 ) {
     let mut iter = locals.iter();
@@ -55,6 +57,7 @@ pub(crate) fn send_position(
     };
     client.send_message(Channel::Position, encode_client(&msg));
     stats.positions_sent += 1;
+    flush.0 = true;
     last.at_secs = Some(now);
     last.position = position;
     last.space = space;

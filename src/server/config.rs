@@ -38,7 +38,7 @@ pub struct MingleServerConfig {
     pub leave_range: f32,
     /// Proximity ticks per second. Default: 20.0 Hz.
     pub tick_hz: f64,
-    /// App updates per second of the headless loop (socket reads and writes). Default: 60.0 Hz.
+    /// App updates per second of the headless loop (socket reads and writes). Default: 20.0 Hz.
     pub loop_hz: f64,
     /// Most clients at once, 1..=1024. Default: 1024.
     pub max_clients: usize,
@@ -59,7 +59,7 @@ impl Default for MingleServerConfig {
             range: 20.0,
             leave_range: 25.0,
             tick_hz: 20.0,
-            loop_hz: 60.0,
+            loop_hz: 20.0,
             max_clients: MAX_CLIENTS_LIMIT,
             idle_timeout_secs: 15.0,
             max_decode_failures: 10,

@@ -79,23 +79,26 @@ pub(crate) fn intake(
                         position: p,
                     } => {
                         stats.position_updates += 1;
-                        if config.notify == NotifyMode::EveryUpdate {
-                            updates.0.push(peer.id);
-                        }
                         let (p, s) = (Vec3::from_array(p), Space(s));
                         // set_if_neq: a still client's keepalive must not count as a move.
-                        match (position.as_mut(), space.as_mut()) {
+                        let moved = match (position.as_mut(), space.as_mut()) {
                             (Some(position), Some(space)) => {
+                                let moved = position.0 != p || space.0 != s.0;
                                 if position.0 != p {
                                     position.0 = p;
                                 }
                                 if space.0 != s.0 {
                                     space.0 = s.0;
                                 }
+                                moved
                             }
                             _ => {
                                 commands.entity(entity).insert((Position(p), s));
+                                true
                             }
+                        };
+                        if moved && config.notify == NotifyMode::EveryUpdate {
+                            updates.0.push(peer.id);
                         }
                     }
                     ClientToServer::RequestPeerRefresh => {

@@ -42,7 +42,7 @@ pub use config::{
 pub use messages::{Departure, Introduction};
 pub use stats::ServerStats;
 pub use tick::{MingleProximityPlugin, ProximityIndex};
-pub use transport::ServerAddress;
+pub use transport::{SOCKET_BUFFER_BYTES, ServerAddress, bind_socket};
 
 use crate::protocol::{PeerId, ServerToClient, encode_server};
 
@@ -101,7 +101,7 @@ impl Plugin for MingleServerPlugin {
             .map(|mut s| s.take())
             .unwrap_or_default()
             .map(Ok)
-            .unwrap_or_else(|| UdpSocket::bind(config.bind))
+            .unwrap_or_else(|| bind_socket(config.bind))
             .unwrap_or_else(|e| panic!("MingleServerPlugin: cannot bind UDP {}: {e}", config.bind));
         let (server, transport, addr) = transport::build_transport(&config, socket)
             .unwrap_or_else(|e| panic!("MingleServerPlugin: cannot set up the UDP socket: {e}"));

@@ -71,8 +71,9 @@ pub(crate) fn send_peer_changes(
     }
 }
 
-/// The baseline: every client whose set changed, every mover and every mover's peers get
-/// their whole current set.
+/// The baseline, as the original behaved before its one-shot change: every position update
+/// sends the mover and each of its peers their whole current set (no batching across updates),
+/// and every client whose set changed in the tick but got no such list gets one too.
 fn send_full_lists(
     server: &mut RenetServer,
     stats: &mut ServerStats,
@@ -83,7 +84,6 @@ fn send_full_lists(
     recipients: &mut Vec<PeerId>,
 ) {
     recipients.clear();
-    recipients.extend(notes.iter().map(|n| n.0));
     for &mover in &updates.0 {
         recipients.push(mover);
         if let Some(set) = directory.get(mover).and_then(|e| sets.get(e).ok()) {
@@ -91,8 +91,13 @@ fn send_full_lists(
         }
     }
     updates.0.clear();
+    let told = recipients.len();
+    let mut changed: Vec<PeerId> = notes.iter().map(|n| n.0).collect();
+    changed.sort_unstable();
+    changed.dedup();
     recipients.sort_unstable();
-    recipients.dedup();
+    changed.retain(|p| recipients[..told].binary_search(p).is_err());
+    recipients.extend(changed);
     for &to in recipients.iter() {
         let Some(set) = directory.get(to).and_then(|e| sets.get(e).ok()) else {
             continue;

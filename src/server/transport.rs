@@ -21,6 +21,28 @@ use crate::protocol::{PROTOCOL_ID, PeerId, Realm, ServerToClient, connection_con
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Resource)]
 pub struct ServerAddress(pub SocketAddr);
 
+/// Socket buffer size asked for: a burst of 1,024 connection requests (1,078-byte datagrams)
+/// needs ~1.1 MB; the default receive buffer (208 KiB) drops all but ~200 of them.
+pub const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
+/// Binds the server's UDP socket with receive and send buffers of [`SOCKET_BUFFER_BYTES`]
+/// (the kernel may cap them at `net.core.rmem_max` / `wmem_max`; that is not an error).
+///
+/// # Errors
+/// The address cannot be bound.
+pub fn bind_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Err(err) = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES) {
+        bevy::log::warn!("could not enlarge the UDP receive buffer: {err}");
+    }
+    if let Err(err) = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES) {
+        bevy::log::warn!("could not enlarge the UDP send buffer: {err}");
+    }
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
 /// Builds renet's server and netcode transport over `socket`.
 ///
 /// # Errors

@@ -147,7 +147,7 @@ impl Harness {
                 realm,
                 // Send every moved frame: the tests step frames faster than any real rate.
                 position_hz: 1.0e9,
-                keepalive_secs: 1.0,
+                ..MingleClientConfig::default()
             }))
             .init_resource::<Recorder>()
             .add_systems(Update, record);

@@ -1,0 +1,57 @@
+//! A small, fast load run over real UDP against the real server binary: every bot's peer set
+//! must match the oracle, and only-changes must send far less than the original's way.
+
+use clap::Parser;
+use mingle::loadgen::{LoadgenArgs, run};
+
+fn args(extra: &[&str]) -> LoadgenArgs {
+    let mut argv = vec![
+        "mingle-loadgen",
+        "seed",
+        "--spawn-server",
+        "--clients",
+        "30",
+        "--secs",
+        "3",
+        "--server-bin",
+        env!("CARGO_BIN_EXE_mingle-server"),
+    ];
+    argv.extend_from_slice(extra);
+    LoadgenArgs::try_parse_from(argv).expect("valid arguments")
+}
+
+#[test]
+fn seed_scenario_has_no_mismatches_and_sends_only_changes() {
+    let changes = run(&args(&[])).expect("run completes");
+    assert_eq!(changes.clients_connected, 30, "every bot connected");
+    assert_eq!(changes.mismatches, 0, "{:?}", changes.mismatch_examples);
+    assert!(
+        changes.position_updates_per_sec > 10.0,
+        "bots reported positions"
+    );
+    assert!(
+        changes.latency.samples > 0,
+        "introductions happened and were timed"
+    );
+    assert!(changes.messages.contains_key("PeersChanged"));
+    assert!(
+        !changes.messages.contains_key("PeerSnapshot"),
+        "no full lists in changes mode"
+    );
+
+    let every = run(&args(&["--notify", "every-update"])).expect("run completes");
+    assert_eq!(every.mismatches, 0, "{:?}", every.mismatch_examples);
+    assert!(
+        every.messages_per_sec > 3.0 * changes.messages_per_sec,
+        "the original's way sends far more: {:.1}/s vs {:.1}/s",
+        every.messages_per_sec,
+        changes.messages_per_sec
+    );
+}
+
+#[test]
+fn a_non_loopback_target_is_refused() {
+    let args = LoadgenArgs::try_parse_from(["mingle-loadgen", "seed", "--server", "10.0.0.1:5000"])
+        .expect("parses");
+    assert!(run(&args).is_err());
+}
