@@ -32,6 +32,9 @@ pub enum NotifyMode {
 pub struct MingleServerConfig {
     /// UDP address to listen on. Default: `127.0.0.1:5000`. Port 0 picks a free port.
     pub bind: SocketAddr,
+    /// The address clients dial, written into connect tokens and checked by netcode (secure
+    /// mode). Default: none, meaning the bound address; set it when binding `0.0.0.0`.
+    pub public_addr: Option<SocketAddr>,
     /// Introduction distance. Default: 20.0 world units.
     pub range: f32,
     /// Departure distance, >= `range`. Default: 25.0 world units.
@@ -56,6 +59,7 @@ impl Default for MingleServerConfig {
     fn default() -> Self {
         MingleServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            public_addr: None,
             range: 20.0,
             leave_range: 25.0,
             tick_hz: 20.0,

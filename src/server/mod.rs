@@ -22,17 +22,18 @@ mod config;
 mod intake;
 mod messages;
 mod outbox;
+pub mod renet_guard;
 mod stats;
 mod tick;
 mod transport;
+mod udp;
 
 use std::net::UdpSocket;
 use std::sync::Mutex;
 
-use bevy::app::{App, Plugin, PostUpdate, PreUpdate, Update};
+use bevy::app::{App, Last, Plugin, PostUpdate, PreUpdate, Update};
 use bevy::prelude::{IntoScheduleConfigs, SystemSet, Time, resource_exists};
 use bevy::time::Fixed;
-use bevy_renet::netcode::NetcodeServerPlugin;
 use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
 
 pub use components::{ClientHealth, NearbySet, Peer, PeerDirectory, Position, Space};
@@ -43,6 +44,9 @@ pub use messages::{Departure, Introduction};
 pub use stats::ServerStats;
 pub use tick::{MingleProximityPlugin, ProximityIndex};
 pub use transport::{SOCKET_BUFFER_BYTES, ServerAddress, bind_socket};
+pub use udp::{
+    MAX_DATAGRAMS_PER_ADDRESS, MAX_DATAGRAMS_PER_UPDATE, ReceiveCounts, ServerTransport,
+};
 
 use crate::protocol::{PeerId, ServerToClient, encode_server};
 
@@ -64,6 +68,9 @@ pub enum MingleServerSystems {
 pub struct MingleServerPlugin {
     /// The configuration, inserted as a resource.
     pub config: MingleServerConfig,
+    /// With a key, only netcode connect tokens signed with it are accepted (secure mode);
+    /// without, any client may connect and choose its own id (unsecure, for loopback).
+    pub private_key: Option<[u8; 32]>,
     socket: Mutex<Option<UdpSocket>>,
 }
 
@@ -72,6 +79,7 @@ impl MingleServerPlugin {
     pub fn new(config: MingleServerConfig) -> Self {
         MingleServerPlugin {
             config,
+            private_key: None,
             socket: Mutex::new(None),
         }
     }
@@ -80,8 +88,15 @@ impl MingleServerPlugin {
     pub fn with_socket(config: MingleServerConfig, socket: UdpSocket) -> Self {
         MingleServerPlugin {
             config,
+            private_key: None,
             socket: Mutex::new(Some(socket)),
         }
+    }
+
+    /// Accept only connect tokens signed with `key` (see [`crate::auth`]).
+    pub fn with_private_key(mut self, key: [u8; 32]) -> Self {
+        self.private_key = Some(key);
+        self
     }
 }
 
@@ -103,14 +118,23 @@ impl Plugin for MingleServerPlugin {
             .map(Ok)
             .unwrap_or_else(|| bind_socket(config.bind))
             .unwrap_or_else(|e| panic!("MingleServerPlugin: cannot bind UDP {}: {e}", config.bind));
-        let (server, transport, addr) = transport::build_transport(&config, socket)
-            .unwrap_or_else(|e| panic!("MingleServerPlugin: cannot set up the UDP socket: {e}"));
+        let addr = socket.local_addr().unwrap_or_else(|e| {
+            panic!("MingleServerPlugin: cannot read the socket's address: {e}")
+        });
+        let authentication = match self.private_key {
+            Some(private_key) => renetcode::ServerAuthentication::Secure { private_key },
+            None => renetcode::ServerAuthentication::Unsecure,
+        };
+        let public_addr = config.public_addr.unwrap_or(addr);
+        let transport =
+            ServerTransport::new(socket, public_addr, config.max_clients, authentication)
+                .unwrap_or_else(|e| {
+                    panic!("MingleServerPlugin: cannot set up the UDP socket: {e}")
+                });
+        let server = RenetServer::new(crate::protocol::connection_config());
 
         if !app.is_plugin_added::<RenetServerPlugin>() {
             app.add_plugins(RenetServerPlugin);
-        }
-        if !app.is_plugin_added::<NetcodeServerPlugin>() {
-            app.add_plugins(NetcodeServerPlugin);
         }
         app.add_plugins(MingleProximityPlugin {
             config: config.proximity(),
@@ -134,6 +158,15 @@ impl Plugin for MingleServerPlugin {
                     .run_if(resource_exists::<RenetServer>),
             )
             .add_observer(transport::on_server_event)
+            .add_systems(
+                PreUpdate,
+                transport::receive_packets
+                    .in_set(RenetReceive)
+                    .after(RenetServerPlugin::update_system)
+                    .before(RenetServerPlugin::emit_server_events_system),
+            )
+            .add_systems(PostUpdate, transport::send_packets.in_set(RenetSend))
+            .add_systems(Last, transport::disconnect_on_exit)
             .add_systems(
                 PreUpdate,
                 (intake::intake, intake::disconnect_idle)

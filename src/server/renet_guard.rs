@@ -38,7 +38,10 @@ impl std::fmt::Display for PacketFault {
         match self {
             PacketFault::Malformed => write!(f, "malformed renet packet"),
             PacketFault::UnknownChannel(c) => write!(f, "renet packet on unknown channel {c}"),
-            PacketFault::SliceIndexOutOfRange { slice_index, num_slices } => write!(
+            PacketFault::SliceIndexOutOfRange {
+                slice_index,
+                num_slices,
+            } => write!(
                 f,
                 "slice index {slice_index} out of range of {num_slices} slices"
             ),
@@ -102,7 +105,10 @@ pub fn check(packet: &[u8]) -> Result<(), PacketFault> {
                 return Err(PacketFault::TooManySlices(num_slices));
             }
             if slice_index >= num_slices {
-                return Err(PacketFault::SliceIndexOutOfRange { slice_index, num_slices });
+                return Err(PacketFault::SliceIndexOutOfRange {
+                    slice_index,
+                    num_slices,
+                });
             }
             Ok(())
         }
@@ -138,14 +144,26 @@ mod tests {
         let p = slice_packet(true, 0, 5, 5);
         assert_eq!(
             check(&p),
-            Err(PacketFault::SliceIndexOutOfRange { slice_index: 5, num_slices: 5 })
+            Err(PacketFault::SliceIndexOutOfRange {
+                slice_index: 5,
+                num_slices: 5
+            })
         );
-        assert_eq!(check(&slice_packet(false, 1, 9, 2)).unwrap_err(), PacketFault::SliceIndexOutOfRange { slice_index: 9, num_slices: 2 });
+        assert_eq!(
+            check(&slice_packet(false, 1, 9, 2)).unwrap_err(),
+            PacketFault::SliceIndexOutOfRange {
+                slice_index: 9,
+                num_slices: 2
+            }
+        );
     }
 
     #[test]
     fn a_gigabyte_of_slices_is_refused() {
-        assert_eq!(check(&slice_packet(true, 0, 0, 1_000_000)), Err(PacketFault::TooManySlices(1_000_000)));
+        assert_eq!(
+            check(&slice_packet(true, 0, 0, 1_000_000)),
+            Err(PacketFault::TooManySlices(1_000_000))
+        );
     }
 
     #[test]
@@ -158,7 +176,10 @@ mod tests {
 
     #[test]
     fn unknown_channels_and_garbage_are_refused() {
-        assert_eq!(check(&[0, 0x01, 9, 0, 0]), Err(PacketFault::UnknownChannel(9)));
+        assert_eq!(
+            check(&[0, 0x01, 9, 0, 0]),
+            Err(PacketFault::UnknownChannel(9))
+        );
         assert_eq!(check(&[]), Err(PacketFault::Malformed));
         assert_eq!(check(&[2, 0x40]), Err(PacketFault::Malformed));
         assert_eq!(check(&[200]), Err(PacketFault::Malformed));

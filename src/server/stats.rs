@@ -42,6 +42,16 @@ pub struct ServerStats {
     pub distance_checks: u64,
     /// Proximity ticks run.
     pub ticks: u64,
+    /// UDP datagrams read.
+    pub datagrams_in: u64,
+    /// UDP bytes read.
+    pub bytes_in: u64,
+    /// Datagrams dropped because their source exceeded its share of an update.
+    pub flood_dropped: u64,
+    /// Packets refused before renet (crafted slices, unknown channels); the sender is dropped.
+    pub guarded_packets: u64,
+    /// Panics caught inside renet; the sender is dropped.
+    pub renet_panics: u64,
 }
 
 /// Logs one line of totals every `stats_interval_secs`.

@@ -1,21 +1,22 @@
-//! The server's renet wiring: the UDP socket, netcode, and connect/disconnect events.
+//! The server's renet wiring: the UDP socket, the transport systems, connect/disconnect events.
 //!
-//! The only server module that knows renet_netcode; replacing the transport touches this file.
+//! With `udp.rs`, the only server modules that know netcode; replacing the transport touches
+//! these two files.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::time::SystemTime;
 
 use bevy::log::{debug, info};
-use bevy::prelude::{Commands, On, Res, ResMut, Resource};
-use bevy_renet::netcode::{NetcodeServerTransport, ServerAuthentication, ServerConfig};
+use bevy::prelude::{AppExit, Commands, MessageReader, On, Res, ResMut, Resource, Time};
+use bevy::time::Real;
 use bevy_renet::renet::ServerEvent;
 use bevy_renet::{RenetServer, RenetServerEvent};
 
 use super::components::{ClientHealth, NearbySet, Peer, PeerDirectory};
 use super::config::MingleServerConfig;
 use super::stats::ServerStats;
+use super::udp::ServerTransport;
 use super::{ProximityIndex, send};
-use crate::protocol::{PROTOCOL_ID, PeerId, Realm, ServerToClient, connection_config};
+use crate::protocol::{PeerId, Realm, ServerToClient};
 
 /// The address the server actually listens on (useful when binding port 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Resource)]
@@ -43,27 +44,43 @@ pub fn bind_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     Ok(socket.into())
 }
 
-/// Builds renet's server and netcode transport over `socket`.
-///
-/// # Errors
-/// The socket's address cannot be read or it cannot be made non-blocking.
-pub(crate) fn build_transport(
-    config: &MingleServerConfig,
-    socket: UdpSocket,
-) -> std::io::Result<(RenetServer, NetcodeServerTransport, SocketAddr)> {
-    let addr = socket.local_addr()?;
-    let current_time = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    let netcode = ServerConfig {
-        current_time,
-        max_clients: config.max_clients,
-        protocol_id: PROTOCOL_ID,
-        public_addresses: vec![addr],
-        authentication: ServerAuthentication::Unsecure,
-    };
-    let transport = NetcodeServerTransport::new(netcode, socket)?;
-    Ok((RenetServer::new(connection_config()), transport, addr))
+/// Reads the socket and feeds renet (runs in `RenetReceive`, before renet's events are emitted).
+pub(crate) fn receive_packets(
+    mut transport: ResMut<ServerTransport>,
+    mut server: ResMut<RenetServer>,
+    mut stats: ResMut<ServerStats>,
+    time: Res<Time<Real>>,
+) {
+    let counts = transport.receive(time.delta(), &mut server);
+    stats.datagrams_in += counts.datagrams;
+    stats.bytes_in += counts.bytes;
+    stats.flood_dropped += counts.flood_dropped;
+    stats.guarded_packets += counts.guarded;
+    stats.renet_panics += counts.renet_panics;
+}
+
+/// Writes every queued packet (runs in `RenetSend`).
+pub(crate) fn send_packets(
+    mut transport: ResMut<ServerTransport>,
+    mut server: ResMut<RenetServer>,
+) {
+    transport.send(&mut server);
+}
+
+/// On app exit every client gets netcode's disconnect packets, so they see a clean disconnect
+/// at once instead of a timeout.
+pub(crate) fn disconnect_on_exit(
+    exit: MessageReader<AppExit>,
+    mut transport: ResMut<ServerTransport>,
+    mut server: ResMut<RenetServer>,
+) {
+    if !exit.is_empty() {
+        info!(
+            "shutting down: disconnecting {} clients",
+            server.connected_clients()
+        );
+        transport.disconnect_all(&mut server);
+    }
 }
 
 /// Spawns a client entity on connect (and welcomes it), despawns it on disconnect.
@@ -71,7 +88,7 @@ pub(crate) fn on_server_event(
     event: On<RenetServerEvent>,
     mut commands: Commands,
     mut server: ResMut<RenetServer>,
-    transport: Res<NetcodeServerTransport>,
+    transport: Res<ServerTransport>,
     mut directory: ResMut<PeerDirectory>,
     mut index: ResMut<ProximityIndex>,
     mut stats: ResMut<ServerStats>,

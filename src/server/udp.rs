@@ -14,7 +14,9 @@ use std::time::{Duration, SystemTime};
 use bevy::log::{debug, warn};
 use bevy::prelude::Resource;
 use bevy_renet::RenetServer;
-use renetcode::{NETCODE_MAX_PACKET_BYTES, NetcodeServer, ServerAuthentication, ServerConfig, ServerResult};
+use renetcode::{
+    NETCODE_MAX_PACKET_BYTES, NetcodeServer, ServerAuthentication, ServerConfig, ServerResult,
+};
 use rustc_hash::FxHashMap;
 
 use super::renet_guard;
@@ -123,11 +125,25 @@ impl ServerTransport {
                 continue;
             }
             let result = self.netcode.process_packet(addr, &mut self.buffer[..len]);
-            handle(result, &self.socket, server, &mut counts, &mut self.offenders, &mut self.sent);
+            handle(
+                result,
+                &self.socket,
+                server,
+                &mut counts,
+                &mut self.offenders,
+                &mut self.sent,
+            );
         }
         for client_id in self.netcode.clients_id() {
             let result = self.netcode.update_client(client_id);
-            handle(result, &self.socket, server, &mut counts, &mut self.offenders, &mut self.sent);
+            handle(
+                result,
+                &self.socket,
+                server,
+                &mut counts,
+                &mut self.offenders,
+                &mut self.sent,
+            );
         }
         let mut leaving = server.disconnections_id();
         leaving.append(&mut self.offenders);
@@ -140,7 +156,14 @@ impl ServerTransport {
                 continue;
             }
             let result = self.netcode.disconnect(client_id);
-            handle(result, &self.socket, server, &mut counts, &mut self.offenders, &mut self.sent);
+            handle(
+                result,
+                &self.socket,
+                server,
+                &mut counts,
+                &mut self.offenders,
+                &mut self.sent,
+            );
         }
         add(&mut self.totals, counts);
         counts
@@ -176,7 +199,14 @@ impl ServerTransport {
         let mut counts = ReceiveCounts::default();
         for client_id in self.netcode.clients_id() {
             let result = self.netcode.disconnect(client_id);
-            handle(result, &self.socket, server, &mut counts, &mut self.offenders, &mut self.sent);
+            handle(
+                result,
+                &self.socket,
+                server,
+                &mut counts,
+                &mut self.offenders,
+                &mut self.sent,
+            );
         }
     }
 }
@@ -218,7 +248,9 @@ fn handle(
                 return;
             }
             // Defence in depth: any panic renet still has in it ends this client, not the server.
-            match catch_unwind(AssertUnwindSafe(|| server.process_packet_from(payload, client_id))) {
+            match catch_unwind(AssertUnwindSafe(|| {
+                server.process_packet_from(payload, client_id)
+            })) {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => debug!("payload for unknown client {client_id}: {e}"),
                 Err(_) => {
@@ -228,11 +260,20 @@ fn handle(
                 }
             }
         }
-        ServerResult::ClientConnected { client_id, addr, payload, .. } => {
+        ServerResult::ClientConnected {
+            client_id,
+            addr,
+            payload,
+            ..
+        } => {
             server.add_connection(client_id);
             send(payload, addr);
         }
-        ServerResult::ClientDisconnected { client_id, addr, payload } => {
+        ServerResult::ClientDisconnected {
+            client_id,
+            addr,
+            payload,
+        } => {
             server.remove_connection(client_id);
             if let Some(payload) = payload {
                 send(payload, addr);
