@@ -3,8 +3,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
+use crate::auth::{TokenRequest, parse_key};
+use crate::protocol::Realm;
 use crate::server::{ConfigError, DEFAULT_CONFIG_TOML, MingleServerConfig, NotifyMode};
 
 /// mingle-server: proximity introductions for spatial voice chat.
@@ -14,6 +16,20 @@ use crate::server::{ConfigError, DEFAULT_CONFIG_TOML, MingleServerConfig, Notify
 #[derive(Debug, Clone, Default, Parser)]
 #[command(name = "mingle-server", version, about, long_about = None)]
 pub struct ServerArgs {
+    /// Something other than serving.
+    #[command(subcommand)]
+    pub command: Option<ServerCommand>,
+    /// File holding the 32-byte private key as 64 hex digits; with a key only signed connect
+    /// tokens are accepted. Alternatively set MINGLE_PRIVATE_KEY.
+    #[arg(long, env = "MINGLE_KEY_FILE", value_name = "FILE", global = true)]
+    pub key_file: Option<PathBuf>,
+    /// Allow serving a non-loopback address without a key (any client may connect and pick
+    /// its own id). Never do this on the open internet.
+    #[arg(long, env = "MINGLE_INSECURE")]
+    pub insecure: bool,
+    /// The address clients dial, written into tokens [default: the bound address].
+    #[arg(long, env = "MINGLE_PUBLIC_ADDR", value_name = "ADDR")]
+    pub public_addr: Option<SocketAddr>,
     /// TOML config file to load instead of the embedded defaults.
     #[arg(long, env = "MINGLE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -53,7 +69,99 @@ pub struct ServerArgs {
     pub notify: Option<NotifyMode>,
 }
 
+/// `mingle-server` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ServerCommand {
+    /// Print a connect token signed with the server's key (what a game backend would do).
+    Token {
+        /// The client id the token grants.
+        #[arg(long)]
+        client_id: u64,
+        /// The realm (tenant) the client joins.
+        #[arg(long, default_value_t = 0)]
+        realm: u64,
+        /// The server address the client dials (the server's public address).
+        #[arg(long)]
+        server: SocketAddr,
+        /// Seconds until the token expires.
+        #[arg(long, default_value_t = 300)]
+        expire_secs: u64,
+    },
+    /// Print a fresh random private key (64 hex digits).
+    Keygen,
+}
+
+/// The key given by `--key-file` or `MINGLE_PRIVATE_KEY`, if any.
+///
+/// # Errors
+/// [`ConfigError`] naming the file or the variable when it cannot be read or is not a key.
+pub fn load_key(key_file: Option<&std::path::Path>) -> Result<Option<[u8; 32]>, ConfigError> {
+    let (text, origin) = match key_file {
+        Some(path) => (
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?,
+            path.display().to_string(),
+        ),
+        None => match std::env::var("MINGLE_PRIVATE_KEY") {
+            Ok(text) => (text, "MINGLE_PRIVATE_KEY".to_owned()),
+            Err(_) => return Ok(None),
+        },
+    };
+    parse_key(&text)
+        .map(Some)
+        .map_err(|e| ConfigError::Invalid {
+            field: "private key",
+            reason: format!("{origin}: {e}"),
+        })
+}
+
+impl ServerCommand {
+    /// The token request of a `token` subcommand.
+    pub fn token_request(&self) -> Option<TokenRequest> {
+        match self {
+            ServerCommand::Token {
+                client_id,
+                realm,
+                server,
+                expire_secs,
+            } => Some(TokenRequest {
+                client_id: *client_id,
+                realm: Realm(*realm),
+                server: *server,
+                expire_secs: *expire_secs,
+                timeout_secs: 15,
+            }),
+            ServerCommand::Keygen => None,
+        }
+    }
+}
+
 impl ServerArgs {
+    /// Refuses to serve a non-loopback address without a key, unless `--insecure`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for `bind`, saying what to do.
+    pub fn check_security(
+        &self,
+        config: &MingleServerConfig,
+        key: Option<&[u8; 32]>,
+    ) -> Result<(), ConfigError> {
+        if key.is_none() && !config.bind.ip().is_loopback() && !self.insecure {
+            return Err(ConfigError::Invalid {
+                field: "bind",
+                reason: format!(
+                    "{} is not a loopback address and no private key was given: anyone could \
+                     connect with any id. Give --key-file FILE or MINGLE_PRIVATE_KEY (make one \
+                     with `mingle-server keygen`), or --insecure to allow it anyway",
+                    config.bind
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// The configuration these arguments describe: file (or embedded defaults), then flags,
     /// then validation.
     ///
@@ -79,6 +187,9 @@ impl ServerArgs {
             stats_interval_secs,
             notify
         );
+        if self.public_addr.is_some() {
+            config.public_addr = self.public_addr;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -109,6 +220,21 @@ mod tests {
         let config = args.load().unwrap();
         assert_eq!((config.range, config.leave_range), (8.0, 9.0));
         assert_eq!(config.bind.port(), 0);
+    }
+
+    #[test]
+    fn a_public_bind_without_a_key_is_refused_unless_insecure() {
+        let args = ServerArgs::try_parse_from(["mingle-server", "--bind", "0.0.0.0:5000"]).unwrap();
+        let config = args.load().unwrap();
+        assert!(matches!(
+            args.check_security(&config, None),
+            Err(ConfigError::Invalid { field: "bind", .. })
+        ));
+        assert_eq!(args.check_security(&config, Some(&[7; 32])), Ok(()));
+        let args =
+            ServerArgs::try_parse_from(["mingle-server", "--bind", "0.0.0.0:5000", "--insecure"])
+                .unwrap();
+        assert_eq!(args.check_security(&config, None), Ok(()));
     }
 
     #[test]

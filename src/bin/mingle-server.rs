@@ -1,48 +1,111 @@
 //! The dedicated mingle server: headless, paced, on the embedded defaults unless told otherwise.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bevy::app::ScheduleRunnerPlugin;
 use bevy::log::{LogPlugin, info};
 use bevy::prelude::*;
 use clap::Parser;
-use mingle::cli::ServerArgs;
+use mingle::auth::{generate_key, generate_token};
+use mingle::cli::{ServerArgs, ServerCommand, load_key};
 use mingle::server::{MingleServerPlugin, ServerAddress, bind_socket};
+
+/// Set by SIGTERM / SIGINT.
+#[derive(Resource, Clone)]
+struct StopRequested(Arc<AtomicBool>);
+
+fn stop_on_signal(stop: Res<StopRequested>, mut exit: MessageWriter<AppExit>) {
+    if stop.0.load(Ordering::Relaxed) {
+        exit.write(AppExit::Success);
+    }
+}
+
+fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("mingle-server: {message}");
+    ExitCode::from(code)
+}
 
 fn main() -> ExitCode {
     let args = ServerArgs::parse();
+    let key = match load_key(args.key_file.as_deref()) {
+        Ok(key) => key,
+        Err(err) => return fail(2, err),
+    };
+    match &args.command {
+        Some(ServerCommand::Keygen) => {
+            println!("{}", generate_key());
+            return ExitCode::SUCCESS;
+        }
+        Some(command @ ServerCommand::Token { .. }) => {
+            let Some(key) = key else {
+                return fail(
+                    2,
+                    "token needs the server's key: --key-file FILE or MINGLE_PRIVATE_KEY",
+                );
+            };
+            let request = command.token_request().expect("a token command");
+            return match generate_token(&request, &key) {
+                Ok(token) => {
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => fail(2, err),
+            };
+        }
+        None => {}
+    }
     let config = match args.load() {
         Ok(config) => config,
-        Err(err) => {
-            eprintln!("mingle-server: {err}");
-            return ExitCode::from(2);
-        }
+        Err(err) => return fail(2, err),
     };
+    if let Err(err) = args.check_security(&config, key.as_ref()) {
+        return fail(2, err);
+    }
     let socket = match bind_socket(config.bind) {
         Ok(socket) => socket,
-        Err(err) => {
-            eprintln!("mingle-server: cannot bind UDP {}: {err}", config.bind);
-            return ExitCode::from(1);
-        }
+        Err(err) => return fail(1, format!("cannot bind UDP {}: {err}", config.bind)),
     };
+    let stop = StopRequested(Arc::new(AtomicBool::new(false)));
+    let flag = Arc::clone(&stop.0);
+    if let Err(err) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
+        return fail(1, format!("cannot install the signal handler: {err}"));
+    }
     let period = Duration::from_secs_f64(1.0 / config.loop_hz);
+    let mut plugin = MingleServerPlugin::with_socket(config.clone(), socket);
+    if let Some(key) = key {
+        plugin = plugin.with_private_key(key);
+    }
     let mut app = App::new();
     app.add_plugins((
         MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(period)),
         LogPlugin::default(),
-        MingleServerPlugin::with_socket(config.clone(), socket),
-    ));
+        plugin,
+    ))
+    .insert_resource(stop)
+    .add_systems(First, stop_on_signal);
     info!(
-        "mingle-server listening on udp://{} (range {}, leave_range {}, tick {} Hz, loop {} Hz, max_clients {}, idle_timeout {} s)",
+        "mingle-server listening on udp://{} (range {}, leave_range {}, tick {} Hz, loop {} Hz, max_clients {}, idle_timeout {} s, {})",
         app.world().resource::<ServerAddress>().0,
         config.range,
         config.leave_range,
         config.tick_hz,
         config.loop_hz,
         config.max_clients,
-        config.idle_timeout_secs
+        config.idle_timeout_secs,
+        if key.is_some() {
+            "secure: signed tokens only"
+        } else {
+            "unsecure: loopback or --insecure"
+        }
     );
-    app.run();
-    ExitCode::SUCCESS
+    match app.run() {
+        AppExit::Success => {
+            info!("mingle-server stopped");
+            ExitCode::SUCCESS
+        }
+        AppExit::Error(code) => ExitCode::from(code.get()),
+    }
 }

@@ -78,10 +78,11 @@ impl MingleClientPlugin {
 
 impl Plugin for MingleClientPlugin {
     /// # Panics
-    /// If no local UDP socket can be bound (the machine has no network stack to speak of).
+    /// If `connect_token` is not a valid token, or no local UDP socket can be bound.
     fn build(&self, app: &mut App) {
-        let transport = transport::connect(&self.config)
-            .unwrap_or_else(|e| panic!("MingleClientPlugin: cannot open a UDP socket: {e}"));
+        let transport = transport::connect(&self.config).unwrap_or_else(|e| {
+            panic!("MingleClientPlugin: cannot connect (bad connect token, or no UDP socket): {e}")
+        });
         if !app.is_plugin_added::<RenetClientPlugin>() {
             app.add_plugins(RenetClientPlugin);
         }

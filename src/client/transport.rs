@@ -32,11 +32,16 @@ pub(crate) fn connect(config: &MingleClientConfig) -> std::io::Result<NetcodeCli
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
-    let auth = ClientAuthentication::Unsecure {
-        protocol_id: PROTOCOL_ID,
-        client_id: config.client_id,
-        server_addr: config.server,
-        user_data: Some(config.realm.to_user_data()),
+    let auth = match &config.connect_token {
+        Some(text) => ClientAuthentication::Secure {
+            connect_token: crate::auth::parse_token(text).map_err(std::io::Error::other)?,
+        },
+        None => ClientAuthentication::Unsecure {
+            protocol_id: PROTOCOL_ID,
+            client_id: config.client_id,
+            server_addr: config.server,
+            user_data: Some(config.realm.to_user_data()),
+        },
     };
     NetcodeClientTransport::new(now, auth, socket).map_err(std::io::Error::other)
 }

@@ -42,15 +42,19 @@ fn record(
     rec.rejections.extend(rejected.read().map(|m| m.0));
 }
 
-/// A server app bound to 127.0.0.1:0, one proximity tick per `update()`.
-pub fn server_app(config: MingleServerConfig) -> App {
+/// A server app bound to 127.0.0.1:0, one proximity tick per `update()`; secure with a key.
+pub fn server_app(config: MingleServerConfig, key: Option<[u8; 32]>) -> App {
+    let mut plugin = MingleServerPlugin::new(MingleServerConfig {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..config
+    });
+    if let Some(key) = key {
+        plugin = plugin.with_private_key(key);
+    }
     let mut app = App::new();
     app.add_plugins(MinimalPlugins)
         .insert_resource(TimeUpdateStrategy::FixedTimesteps(1))
-        .add_plugins(MingleServerPlugin::new(MingleServerConfig {
-            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            ..config
-        }));
+        .add_plugins(plugin);
     app
 }
 
@@ -119,7 +123,15 @@ impl Harness {
 
     pub fn with_config(config: MingleServerConfig) -> Self {
         Harness {
-            server: server_app(config),
+            server: server_app(config, None),
+            clients: Vec::new(),
+        }
+    }
+
+    /// A server that accepts only tokens signed with `key`.
+    pub fn secure(config: MingleServerConfig, key: [u8; 32]) -> Self {
+        Harness {
+            server: server_app(config, Some(key)),
             clients: Vec::new(),
         }
     }
@@ -139,15 +151,39 @@ impl Harness {
 
     /// Connects a client and steps until the server has welcomed it and holds its position.
     pub fn connect_in(&mut self, id: u64, realm: Realm, space: SpaceId, pos: Vec3) -> usize {
+        let config = MingleClientConfig {
+            server: self.addr(),
+            client_id: id,
+            realm,
+            ..MingleClientConfig::default()
+        };
+        self.try_connect(config, space, pos)
+            .unwrap_or_else(|why| panic!("client {id} was not welcomed: {why}"))
+    }
+
+    /// Connects with a connect token; `Err` says why the client gave up.
+    pub fn connect_with_token(&mut self, token: &str, pos: Vec3) -> Result<usize, String> {
+        let config = MingleClientConfig {
+            server: self.addr(),
+            connect_token: Some(token.to_owned()),
+            ..MingleClientConfig::default()
+        };
+        self.try_connect(config, SpaceId(0), pos)
+    }
+
+    fn try_connect(
+        &mut self,
+        config: MingleClientConfig,
+        space: SpaceId,
+        pos: Vec3,
+    ) -> Result<usize, String> {
+        let id = config.client_id;
         let mut app = App::new();
         app.add_plugins(MinimalPlugins)
             .add_plugins(MingleClientPlugin::new(MingleClientConfig {
-                server: self.addr(),
-                client_id: id,
-                realm,
                 // Send every moved frame: the tests step frames faster than any real rate.
                 position_hz: 1.0e9,
-                ..MingleClientConfig::default()
+                ..config
             }))
             .init_resource::<Recorder>()
             .add_systems(Update, record);
@@ -158,16 +194,27 @@ impl Harness {
             app,
         });
         let index = self.clients.len() - 1;
-        for _ in 0..500 {
+        // Real time bounds the handshake (netcode's own timeouts are in seconds).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
             self.step();
-            if self.clients[index].welcomed() {
+            let client = &self.clients[index];
+            if client.welcomed() {
+                let you = client.app.world().resource::<MingleSession>().you;
+                self.clients[index].id = you;
                 // Two more rounds: the first position reaches the server and is ticked.
                 self.steps(2);
-                return index;
+                return Ok(index);
+            }
+            let transport = client.app.world().resource::<NetcodeClientTransport>();
+            if let Some(reason) = transport.disconnect_reason() {
+                self.clients.remove(index);
+                return Err(format!("{reason:?}"));
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        panic!("client {id} was not welcomed by the server within 500 steps");
+        self.clients.remove(index);
+        Err("no welcome within 10 s".to_owned())
     }
 
     /// One round: clients send, the server receives, ticks once and sends, clients receive.
