@@ -78,6 +78,20 @@ impl std::fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+impl DecodeError {
+    /// The rejection a client is sent for this error.
+    pub fn reject_reason(self) -> super::RejectReason {
+        use super::RejectReason;
+        match self {
+            DecodeError::NonFiniteCoordinate | DecodeError::OutOfWorld => {
+                RejectReason::InvalidPosition
+            }
+            DecodeError::PayloadTooLarge { .. } => RejectReason::PayloadTooLarge,
+            _ => RejectReason::Undecodable,
+        }
+    }
+}
+
 fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     bincode::serde::encode_to_vec(msg, WIRE)
         .expect("wire types hold no maps or unsized fields, so they always encode")
@@ -228,6 +242,22 @@ mod tests {
             },
             ServerToClient::Rejected {
                 reason: RejectReason::UnknownPeer { peer: PeerId(6) },
+            },
+            ServerToClient::Rejected {
+                reason: RejectReason::InvalidPosition,
+            },
+            ServerToClient::Rejected {
+                reason: RejectReason::PayloadTooLarge,
+            },
+            ServerToClient::Rejected {
+                reason: RejectReason::RateLimited {
+                    what: crate::protocol::Limited::Position,
+                },
+            },
+            ServerToClient::Rejected {
+                reason: RejectReason::RateLimited {
+                    what: crate::protocol::Limited::Refresh,
+                },
             },
         ]
     }

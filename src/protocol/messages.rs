@@ -63,8 +63,19 @@ pub enum ConnectionOutcome {
 /// Why the server refused a client's message. Sent in [`ServerToClient::Rejected`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RejectReason {
-    /// The message did not decode (malformed, truncated, oversized or invalid field).
+    /// The message did not decode (malformed, truncated, oversized, trailing bytes).
     Undecodable,
+    /// A position had a NaN or infinite coordinate, or one beyond
+    /// [`MAX_COORDINATE`](super::MAX_COORDINATE).
+    InvalidPosition,
+    /// A signal payload exceeded [`MAX_SIGNAL_PAYLOAD_BYTES`](super::MAX_SIGNAL_PAYLOAD_BYTES).
+    PayloadTooLarge,
+    /// Too many messages of this kind too fast; the excess was dropped. Sent at most once a
+    /// second per kind.
+    RateLimited {
+        /// Which kind.
+        what: Limited,
+    },
     /// The message arrived on a channel other than the one its kind travels on.
     WrongChannel,
     /// A signal was addressed to a connected peer that is not currently introduced to the sender.
@@ -77,6 +88,15 @@ pub enum RejectReason {
         /// The addressee.
         peer: PeerId,
     },
+}
+
+/// A message kind the server rate-limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Limited {
+    /// Position updates (default limit: 30 a second).
+    Position,
+    /// Refresh requests (default: 1 a second, bursts of 5).
+    Refresh,
 }
 
 /// A message from a client to the server.

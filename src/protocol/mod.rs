@@ -22,12 +22,13 @@ mod messages;
 pub use channels::{Channel, connection_config};
 pub use codec::{DecodeError, decode_client, decode_server, encode_client, encode_server};
 pub use messages::{
-    ClientToServer, ConnectionOutcome, PeerId, Realm, RejectReason, ServerToClient, SpaceId,
+    ClientToServer, ConnectionOutcome, Limited, PeerId, Realm, RejectReason, ServerToClient,
+    SpaceId,
 };
 
 /// Identifies this wire format at the netcode handshake: a client built against another
 /// version is refused before it sends a single message. Changes whenever the wire types do.
-pub const PROTOCOL_ID: u64 = 0x6d69_6e67_6c65_0001;
+pub const PROTOCOL_ID: u64 = 0x6d69_6e67_6c65_0002;
 
 /// Largest encoded message, in bytes, that either side decodes. Default: 64 KiB.
 ///

@@ -67,13 +67,36 @@ impl NearbySet {
     }
 }
 
-/// Per-client bookkeeping of the intake: when it was last heard, how often it sent garbage.
+/// Per-client bookkeeping of the intake: when it was last heard, how often it sent garbage,
+/// and its rate-limit buckets.
 #[derive(Debug, Clone, Copy, Default, Component)]
 pub struct ClientHealth {
     /// Real-time seconds since startup at which the last message arrived.
     pub last_heard_secs: f64,
     /// Undecodable messages received so far.
     pub decode_failures: u32,
+    /// Position updates it may still send now (token bucket).
+    pub position_tokens: f64,
+    /// Refresh requests it may still send now (token bucket).
+    pub refresh_tokens: f64,
+    /// When the buckets were last refilled, seconds.
+    pub refilled_secs: f64,
+    /// When it was last told it is rate-limited, seconds (one rejection a second at most).
+    pub last_limited_secs: f64,
+}
+
+impl ClientHealth {
+    /// A fresh client, first heard at `now`, with full buckets.
+    pub fn new(now: f64, position_burst: f64, refresh_burst: f64) -> Self {
+        ClientHealth {
+            last_heard_secs: now,
+            decode_failures: 0,
+            position_tokens: position_burst,
+            refresh_tokens: refresh_burst,
+            refilled_secs: now,
+            last_limited_secs: f64::NEG_INFINITY,
+        }
+    }
 }
 
 /// Maps every connected client's id to its entity.

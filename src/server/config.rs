@@ -51,6 +51,13 @@ pub struct MingleServerConfig {
     pub max_decode_failures: u32,
     /// Seconds between stats lines in the log. Default: 60.0 s.
     pub stats_interval_secs: f64,
+    /// Most position updates a client may send per second (bursts of one second's worth);
+    /// the excess is dropped. Default: 30.0.
+    pub max_position_hz: f64,
+    /// Refresh requests a client may send per second. Default: 1.0.
+    pub refresh_per_sec: f64,
+    /// Refresh requests a client may send in a burst. Default: 5.
+    pub refresh_burst: u32,
     /// What to send when sets change. Default: [`NotifyMode::Changes`].
     pub notify: NotifyMode,
 }
@@ -68,6 +75,9 @@ impl Default for MingleServerConfig {
             idle_timeout_secs: 15.0,
             max_decode_failures: 10,
             stats_interval_secs: 60.0,
+            max_position_hz: 30.0,
+            refresh_per_sec: 1.0,
+            refresh_burst: 5,
             notify: NotifyMode::Changes,
         }
     }
@@ -206,6 +216,24 @@ impl MingleServerConfig {
                     self.stats_interval_secs
                 ),
             ));
+        }
+        if !(self.max_position_hz.is_finite() && self.max_position_hz >= 1.0) {
+            return Err(invalid(
+                "max_position_hz",
+                format!(
+                    "must be at least 1 (clients re-send once a second), got {}",
+                    self.max_position_hz
+                ),
+            ));
+        }
+        if !(self.refresh_per_sec.is_finite() && self.refresh_per_sec > 0.0) {
+            return Err(invalid(
+                "refresh_per_sec",
+                format!("must be a positive rate, got {}", self.refresh_per_sec),
+            ));
+        }
+        if self.refresh_burst == 0 {
+            return Err(invalid("refresh_burst", "must be at least 1".to_owned()));
         }
         Ok(())
     }

@@ -12,7 +12,8 @@ use super::outbox::PositionUpdates;
 use super::send;
 use super::stats::ServerStats;
 use crate::protocol::{
-    Channel, ClientToServer, ConnectionOutcome, PeerId, RejectReason, ServerToClient, decode_client,
+    Channel, ClientToServer, ConnectionOutcome, Limited, PeerId, RejectReason, ServerToClient,
+    decode_client,
 };
 
 type ClientQuery<'w, 's> = Query<
@@ -46,6 +47,7 @@ pub(crate) fn intake(
         else {
             continue;
         };
+        refill(&mut health, now, &config);
         'channels: for channel in Channel::ALL {
             while let Some(bytes) = server.receive_message(id.0, channel) {
                 health.last_heard_secs = now;
@@ -55,7 +57,13 @@ pub(crate) fn intake(
                         stats.decode_failures += 1;
                         health.decode_failures += 1;
                         debug!("{id}: undecodable message: {err}");
-                        reject(&mut server, id, RejectReason::Undecodable);
+                        let reason = err.reject_reason();
+                        match reason {
+                            RejectReason::InvalidPosition => stats.invalid_positions += 1,
+                            RejectReason::PayloadTooLarge => stats.oversized_payloads += 1,
+                            _ => {}
+                        }
+                        reject(&mut server, id, reason);
                         if health.decode_failures >= config.max_decode_failures {
                             warn!(
                                 "{id}: {} undecodable messages, disconnecting",
@@ -78,6 +86,11 @@ pub(crate) fn intake(
                         space: s,
                         position: p,
                     } => {
+                        if !take_token(&mut health.position_tokens) {
+                            stats.rate_limited_positions += 1;
+                            limited(&mut server, &mut health, id, now, Limited::Position);
+                            continue;
+                        }
                         stats.position_updates += 1;
                         let (p, s) = (Vec3::from_array(p), Space(s));
                         // set_if_neq: a still client's keepalive must not count as a move.
@@ -102,6 +115,11 @@ pub(crate) fn intake(
                         }
                     }
                     ClientToServer::RequestPeerRefresh => {
+                        if !take_token(&mut health.refresh_tokens) {
+                            stats.rate_limited_refreshes += 1;
+                            limited(&mut server, &mut health, id, now, Limited::Refresh);
+                            continue;
+                        }
                         stats.refreshes += 1;
                         stats.snapshots_sent += 1;
                         let peers = nearby.as_slice().to_vec();
@@ -133,6 +151,40 @@ pub(crate) fn intake(
                 }
             }
         }
+    }
+}
+
+/// Refills a client's rate-limit buckets for the time since the last refill.
+fn refill(health: &mut ClientHealth, now: f64, config: &MingleServerConfig) {
+    let elapsed = (now - health.refilled_secs).max(0.0);
+    health.refilled_secs = now;
+    health.position_tokens =
+        (health.position_tokens + elapsed * config.max_position_hz).min(config.max_position_hz);
+    health.refresh_tokens =
+        (health.refresh_tokens + elapsed * config.refresh_per_sec).min(config.refresh_burst as f64);
+}
+
+fn take_token(tokens: &mut f64) -> bool {
+    if *tokens >= 1.0 {
+        *tokens -= 1.0;
+        true
+    } else {
+        false
+    }
+}
+
+/// Tells a client it is rate-limited, at most once a second, so the answer to a flood is not
+/// a flood.
+fn limited(
+    server: &mut RenetServer,
+    health: &mut ClientHealth,
+    id: PeerId,
+    now: f64,
+    what: Limited,
+) {
+    if now - health.last_limited_secs >= 1.0 {
+        health.last_limited_secs = now;
+        reject(server, id, RejectReason::RateLimited { what });
     }
 }
 

@@ -118,7 +118,8 @@ pub fn check(packet: &[u8]) -> Result<(), PacketFault> {
     }
 }
 
-/// Writes the header of a slice packet (for tests and the hostile-input suite).
+/// Writes a slice packet with a full-size slice (for tests and the hostile-input suite): with
+/// `slice_index >= num_slices` it is the packet that crashes renet 2.0.1.
 pub fn slice_packet(reliable: bool, channel: u8, slice_index: u64, num_slices: u64) -> Vec<u8> {
     fn varint(out: &mut Vec<u8>, v: u64) {
         // Always the 8-byte form: valid for any value below 2^62.
@@ -130,8 +131,9 @@ pub fn slice_packet(reliable: bool, channel: u8, slice_index: u64, num_slices: u
     varint(&mut p, 0); // message id
     varint(&mut p, slice_index);
     varint(&mut p, num_slices);
-    varint(&mut p, 4); // payload length
-    p.extend_from_slice(&[1, 2, 3, 4]);
+    // A full slice: renet checks a non-last slice's size before it indexes.
+    varint(&mut p, SLICE_SIZE as u64);
+    p.extend(std::iter::repeat_n(7u8, SLICE_SIZE));
     p
 }
 

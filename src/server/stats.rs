@@ -30,8 +30,16 @@ pub struct ServerStats {
     pub connection_reports: u64,
     /// Messages that failed to decode.
     pub decode_failures: u64,
-    /// Messages refused for another reason (wrong channel).
+    /// Messages refused for arriving on the wrong channel.
     pub rejected_inputs: u64,
+    /// Positions refused as NaN, infinite or out of world (also counted in `decode_failures`).
+    pub invalid_positions: u64,
+    /// Signals refused for an oversized payload (also counted in `decode_failures`).
+    pub oversized_payloads: u64,
+    /// Position updates dropped by the rate limit.
+    pub rate_limited_positions: u64,
+    /// Refresh requests dropped by the rate limit.
+    pub rate_limited_refreshes: u64,
     /// Clients disconnected by the server (garbage, idle).
     pub kicked: u64,
     /// `PeersChanged` messages sent.

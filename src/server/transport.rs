@@ -106,10 +106,11 @@ pub(crate) fn on_server_event(
                 .spawn((
                     Peer { id, realm },
                     NearbySet::default(),
-                    ClientHealth {
-                        last_heard_secs: time.elapsed_secs_f64(),
-                        decode_failures: 0,
-                    },
+                    ClientHealth::new(
+                        time.elapsed_secs_f64(),
+                        config.max_position_hz,
+                        config.refresh_burst as f64,
+                    ),
                 ))
                 .id();
             if let Some(stale) = directory.register(id, entity) {

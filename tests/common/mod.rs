@@ -5,6 +5,8 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod raw;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
