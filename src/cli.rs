@@ -64,6 +64,18 @@ pub struct ServerArgs {
         allow_negative_numbers = true
     )]
     pub stats_interval_secs: Option<f64>,
+    /// Most position updates a client may send per second [default: 30].
+    #[arg(long, env = "MINGLE_MAX_POSITION_HZ", allow_negative_numbers = true)]
+    pub max_position_hz: Option<f64>,
+    /// Refresh requests a client may send per second [default: 1].
+    #[arg(long, env = "MINGLE_REFRESH_PER_SEC", allow_negative_numbers = true)]
+    pub refresh_per_sec: Option<f64>,
+    /// Refresh requests a client may send in a burst [default: 5].
+    #[arg(long, env = "MINGLE_REFRESH_BURST")]
+    pub refresh_burst: Option<u32>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464 [default: off].
+    #[arg(long, env = "MINGLE_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// What to send when peer sets change [default: changes].
     #[arg(long, env = "MINGLE_NOTIFY", value_enum)]
     pub notify: Option<NotifyMode>,
@@ -185,10 +197,16 @@ impl ServerArgs {
             idle_timeout_secs,
             max_decode_failures,
             stats_interval_secs,
+            max_position_hz,
+            refresh_per_sec,
+            refresh_burst,
             notify
         );
         if self.public_addr.is_some() {
             config.public_addr = self.public_addr;
+        }
+        if self.metrics_addr.is_some() {
+            config.metrics_addr = self.metrics_addr;
         }
         config.validate()?;
         Ok(config)

@@ -11,7 +11,7 @@ use bevy::prelude::*;
 use clap::Parser;
 use mingle::auth::{generate_key, generate_token};
 use mingle::cli::{ServerArgs, ServerCommand, load_key};
-use mingle::server::{MingleServerPlugin, ServerAddress, bind_socket};
+use mingle::server::{MingleServerPlugin, ServerAddress, bind_socket, install_prometheus};
 
 /// Set by SIGTERM / SIGINT.
 #[derive(Resource, Clone)]
@@ -64,6 +64,11 @@ fn main() -> ExitCode {
     if let Err(err) = args.check_security(&config, key.as_ref()) {
         return fail(2, err);
     }
+    if let Some(addr) = config.metrics_addr
+        && let Err(err) = install_prometheus(addr)
+    {
+        return fail(1, err);
+    }
     let socket = match bind_socket(config.bind) {
         Ok(socket) => socket,
         Err(err) => return fail(1, format!("cannot bind UDP {}: {err}", config.bind)),
@@ -87,7 +92,7 @@ fn main() -> ExitCode {
     .insert_resource(stop)
     .add_systems(First, stop_on_signal);
     info!(
-        "mingle-server listening on udp://{} (range {}, leave_range {}, tick {} Hz, loop {} Hz, max_clients {}, idle_timeout {} s, {})",
+        "mingle-server listening on udp://{} (range {}, leave_range {}, tick {} Hz, loop {} Hz, max_clients {}, idle_timeout {} s, {}, metrics {})",
         app.world().resource::<ServerAddress>().0,
         config.range,
         config.leave_range,
@@ -99,7 +104,10 @@ fn main() -> ExitCode {
             "secure: signed tokens only"
         } else {
             "unsecure: loopback or --insecure"
-        }
+        },
+        config
+            .metrics_addr
+            .map_or("off".to_owned(), |a| format!("http://{a}/metrics"))
     );
     match app.run() {
         AppExit::Success => {

@@ -60,6 +60,9 @@ pub struct MingleServerConfig {
     pub refresh_burst: u32,
     /// What to send when sets change. Default: [`NotifyMode::Changes`].
     pub notify: NotifyMode,
+    /// Where to serve Prometheus metrics (`GET /metrics`), e.g. `127.0.0.1:9464`.
+    /// Default: none (off).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Default for MingleServerConfig {
@@ -79,6 +82,7 @@ impl Default for MingleServerConfig {
             refresh_per_sec: 1.0,
             refresh_burst: 5,
             notify: NotifyMode::Changes,
+            metrics_addr: None,
         }
     }
 }

@@ -2,12 +2,13 @@
 
 use bevy::log::{debug, warn};
 use bevy::math::Vec3;
-use bevy::prelude::{Commands, Query, Res, ResMut, Time};
+use bevy::prelude::{Commands, MessageWriter, Query, Res, ResMut, Time};
 use bevy::time::Real;
 use bevy_renet::RenetServer;
 
 use super::components::{ClientHealth, NearbySet, Peer, PeerDirectory, Position, Space};
 use super::config::{MingleServerConfig, NotifyMode};
+use super::messages::ConnectionReported;
 use super::outbox::PositionUpdates;
 use super::send;
 use super::stats::ServerStats;
@@ -40,6 +41,7 @@ pub(crate) fn intake(
     mut clients: ClientQuery,
     nearby_sets: Query<&NearbySet>,
     mut updates: ResMut<PositionUpdates>,
+    mut reports: MessageWriter<ConnectionReported>,
 ) {
     let now = time.elapsed_secs_f64();
     for (id, entity) in directory.iter() {
@@ -142,11 +144,25 @@ pub(crate) fn intake(
                     } => {
                         stats.connection_reports += 1;
                         let word = match outcome {
-                            ConnectionOutcome::Connected => "connected",
-                            ConnectionOutcome::Failed => "failed",
-                            ConnectionOutcome::TimedOut => "timed out",
+                            ConnectionOutcome::Connected => {
+                                stats.reports_connected += 1;
+                                "connected"
+                            }
+                            ConnectionOutcome::Failed => {
+                                stats.reports_failed += 1;
+                                "failed"
+                            }
+                            ConnectionOutcome::TimedOut => {
+                                stats.reports_timed_out += 1;
+                                "timed out"
+                            }
                         };
                         debug!("{id} -> {other}: {word}");
+                        reports.write(ConnectionReported {
+                            from: id,
+                            peer: other,
+                            outcome,
+                        });
                     }
                 }
             }
@@ -204,12 +220,14 @@ fn relay_signal(
 ) {
     let Some(target) = directory.get(to) else {
         stats.signals_rejected += 1;
+        stats.signals_to_unknown += 1;
         return reject(server, from, RejectReason::UnknownPeer { peer: to });
     };
     // NearbySets are symmetric, so the addressee's set answers for both sides.
     let introduced = nearby_sets.get(target).is_ok_and(|set| set.contains(from));
     if !introduced {
         stats.signals_rejected += 1;
+        stats.signals_to_strangers += 1;
         return reject(server, from, RejectReason::NotIntroduced { peer: to });
     }
     stats.signals_relayed += 1;

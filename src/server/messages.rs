@@ -2,7 +2,7 @@
 
 use bevy::prelude::Message;
 
-use crate::protocol::PeerId;
+use crate::protocol::{ConnectionOutcome, PeerId};
 use crate::proximity::DepartureCause;
 
 /// Two clients were introduced this tick. Written once per pair in [`FixedUpdate`](bevy::app::FixedUpdate).
@@ -23,4 +23,16 @@ pub struct Departure {
     pub b: PeerId,
     /// Why the pair ended.
     pub cause: DepartureCause,
+}
+
+/// A client reported how its WebRTC link to an introduced peer turned out. Written in
+/// [`PreUpdate`](bevy::app::PreUpdate) by the intake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
+pub struct ConnectionReported {
+    /// The reporting client.
+    pub from: PeerId,
+    /// The peer its link was to.
+    pub peer: PeerId,
+    /// The outcome.
+    pub outcome: ConnectionOutcome,
 }

@@ -21,6 +21,7 @@ mod components;
 mod config;
 mod intake;
 mod messages;
+mod metrics;
 mod outbox;
 pub mod renet_guard;
 mod stats;
@@ -40,7 +41,10 @@ pub use components::{ClientHealth, NearbySet, Peer, PeerDirectory, Position, Spa
 pub use config::{
     ConfigError, DEFAULT_CONFIG_TOML, MAX_CLIENTS_LIMIT, MingleServerConfig, NotifyMode,
 };
-pub use messages::{Departure, Introduction};
+pub use messages::{ConnectionReported, Departure, Introduction};
+pub use metrics::{
+    IntroductionLedger, MetricsError, MingleMetricsPlugin, REPORT_TIMEOUT_SECS, install_prometheus,
+};
 pub use stats::ServerStats;
 pub use tick::{MingleProximityPlugin, ProximityIndex};
 pub use transport::{SOCKET_BUFFER_BYTES, ServerAddress, bind_socket};
@@ -136,9 +140,12 @@ impl Plugin for MingleServerPlugin {
         if !app.is_plugin_added::<RenetServerPlugin>() {
             app.add_plugins(RenetServerPlugin);
         }
-        app.add_plugins(MingleProximityPlugin {
-            config: config.proximity(),
-        });
+        app.add_plugins((
+            MingleProximityPlugin {
+                config: config.proximity(),
+            },
+            MingleMetricsPlugin,
+        ));
         app.insert_resource(Time::<Fixed>::from_hz(config.tick_hz))
             .insert_resource(server)
             .insert_resource(transport)

@@ -20,14 +20,32 @@ pub struct ServerStats {
     pub introductions: u64,
     /// Pairs that ended.
     pub departures: u64,
+    /// Pairs that ended because the two moved apart.
+    pub departures_range: u64,
+    /// Pairs that ended because one side disconnected.
+    pub departures_disconnect: u64,
+    /// Pairs that ended because one side changed space.
+    pub departures_space_change: u64,
     /// `RequestPeerRefresh` answered.
     pub refreshes: u64,
     /// Signals relayed to an introduced peer.
     pub signals_relayed: u64,
     /// Signals refused (stranger, unknown id).
     pub signals_rejected: u64,
+    /// Signals refused because the addressee is not introduced to the sender.
+    pub signals_to_strangers: u64,
+    /// Signals refused because no connected client has the addressee's id.
+    pub signals_to_unknown: u64,
     /// Connection reports received.
     pub connection_reports: u64,
+    /// Reports of a link that connected.
+    pub reports_connected: u64,
+    /// Reports of a link that failed.
+    pub reports_failed: u64,
+    /// Reports of a link attempt that timed out.
+    pub reports_timed_out: u64,
+    /// Introductions for which a side sent no report within the report timeout.
+    pub unreported_introductions: u64,
     /// Messages that failed to decode.
     pub decode_failures: u64,
     /// Messages refused for arriving on the wrong channel.
@@ -60,6 +78,10 @@ pub struct ServerStats {
     pub guarded_packets: u64,
     /// Panics caught inside renet; the sender is dropped.
     pub renet_panics: u64,
+    /// UDP datagrams written.
+    pub datagrams_out: u64,
+    /// UDP bytes written.
+    pub bytes_out: u64,
 }
 
 /// Logs one line of totals every `stats_interval_secs`.
@@ -80,7 +102,7 @@ pub(crate) fn log_stats(
     }
     *next_at = now + config.stats_interval_secs;
     info!(
-        "mingle stats: clients={} introductions={} departures={} refreshes={} signals_relayed={} signals_rejected={} decode_failures={} position_updates={} peers_changed_sent={} snapshots_sent={} distance_checks={} ticks={}",
+        "mingle stats: clients={} introductions={} departures={} refreshes={} signals_relayed={} signals_rejected={} decode_failures={} position_updates={} peers_changed_sent={} snapshots_sent={} distance_checks={} reports_connected={} reports_failed={} reports_timed_out={} unreported_introductions={} ticks={}",
         directory.len(),
         stats.introductions,
         stats.departures,
@@ -92,6 +114,10 @@ pub(crate) fn log_stats(
         stats.peers_changed_sent,
         stats.snapshots_sent,
         stats.distance_checks,
+        stats.reports_connected,
+        stats.reports_failed,
+        stats.reports_timed_out,
+        stats.unreported_introductions,
         stats.ticks
     );
 }

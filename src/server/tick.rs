@@ -10,7 +10,7 @@ use super::MingleServerSystems;
 use super::components::{NearbySet, Peer, PeerDirectory, Position, Space};
 use super::messages::{Departure, Introduction};
 use super::stats::ServerStats;
-use crate::proximity::{PairChange, Proximity, ProximityConfig};
+use crate::proximity::{DepartureCause, PairChange, Proximity, ProximityConfig};
 
 /// The proximity concern alone, without any networking: the [`ProximityIndex`] resource, the
 /// [`Introduction`] / [`Departure`] messages and the tick in [`FixedUpdate`]
@@ -30,6 +30,7 @@ impl Plugin for MingleProximityPlugin {
             .init_resource::<ServerStats>()
             .add_message::<Introduction>()
             .add_message::<Departure>()
+            .add_message::<super::messages::ConnectionReported>()
             .configure_sets(FixedUpdate, MingleServerSystems::Proximity)
             .add_systems(
                 FixedUpdate,
@@ -70,6 +71,7 @@ fn proximity_tick(
     mut stats: ResMut<ServerStats>,
     mut changes: Local<Vec<PairChange>>,
 ) {
+    let started = std::time::Instant::now();
     let core = &mut index.0;
     for (peer, position, space) in &moved {
         if let Err(err) = core.set_position(peer.id, peer.realm, space.0, position.0.to_array()) {
@@ -98,8 +100,14 @@ fn proximity_tick(
                     }
                 }
                 stats.departures += 1;
+                match cause {
+                    DepartureCause::Range => stats.departures_range += 1,
+                    DepartureCause::Disconnect => stats.departures_disconnect += 1,
+                    DepartureCause::SpaceChange => stats.departures_space_change += 1,
+                }
                 departures.write(Departure { a, b, cause });
             }
         }
     }
+    metrics::histogram!("mingle_proximity_tick_seconds").record(started.elapsed().as_secs_f64());
 }

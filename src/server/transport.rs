@@ -63,8 +63,10 @@ pub(crate) fn receive_packets(
 pub(crate) fn send_packets(
     mut transport: ResMut<ServerTransport>,
     mut server: ResMut<RenetServer>,
+    mut stats: ResMut<ServerStats>,
 ) {
     transport.send(&mut server);
+    (stats.datagrams_out, stats.bytes_out) = transport.sent;
 }
 
 /// On app exit every client gets netcode's disconnect packets, so they see a clean disconnect

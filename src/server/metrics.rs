@@ -1,0 +1,400 @@
+//! Prometheus metrics: what the server did, connection success, introduction analytics.
+//!
+//! [`MingleMetricsPlugin`] feeds the `metrics` facade; it costs nothing until a recorder is
+//! installed, which [`install_prometheus`] does (an HTTP listener serving the text exposition
+//! format at `/metrics`; `mingle-server --metrics-addr 127.0.0.1:9464`).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bevy::app::{App, First, Last, Plugin, PostUpdate};
+use bevy::prelude::{
+    IntoScheduleConfigs, Local, MessageReader, Query, Res, ResMut, Resource, Time,
+};
+use bevy::time::Real;
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use rustc_hash::FxHashMap;
+
+use super::MingleServerSystems;
+use super::components::Peer;
+use super::messages::{ConnectionReported, Departure, Introduction};
+use super::stats::ServerStats;
+use crate::protocol::{ConnectionOutcome, PeerId, Realm};
+
+/// Seconds after an introduction within which both sides should have reported an outcome.
+pub const REPORT_TIMEOUT_SECS: f64 = 30.0;
+
+/// Why the exporter could not start.
+#[derive(Debug)]
+pub struct MetricsError(String);
+
+impl std::fmt::Display for MetricsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot start the metrics exporter: {}", self.0)
+    }
+}
+
+impl std::error::Error for MetricsError {}
+
+/// Installs the process-wide Prometheus recorder with an HTTP listener on `addr`
+/// (`GET /metrics`). Once per process.
+///
+/// # Errors
+/// A recorder is already installed, or the listener cannot start.
+pub fn install_prometheus(addr: SocketAddr) -> Result<(), MetricsError> {
+    let seconds = [
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+    ];
+    let lifetimes = [
+        1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+    ];
+    let setup = [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
+    let per_minute = [0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0];
+    let err = |e: metrics_exporter_prometheus::BuildError| MetricsError(e.to_string());
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets_for_metric(
+            Matcher::Full("mingle_proximity_tick_seconds".into()),
+            &seconds,
+        )
+        .map_err(err)?
+        .set_buckets_for_metric(Matcher::Full("mingle_frame_seconds".into()), &seconds)
+        .map_err(err)?
+        .set_buckets_for_metric(
+            Matcher::Full("mingle_pair_lifetime_seconds".into()),
+            &lifetimes,
+        )
+        .map_err(err)?
+        .set_buckets_for_metric(
+            Matcher::Full("mingle_connection_setup_seconds".into()),
+            &setup,
+        )
+        .map_err(err)?
+        .set_buckets_for_metric(
+            Matcher::Full("mingle_client_introductions_per_minute".into()),
+            &per_minute,
+        )
+        .map_err(err)?
+        .install()
+        .map_err(err)
+}
+
+/// Exports the server's counts as metrics, tracks connection success per introduction, and
+/// records introduction analytics. Added by [`MingleServerPlugin`](super::MingleServerPlugin).
+pub struct MingleMetricsPlugin;
+
+impl Plugin for MingleMetricsPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<IntroductionLedger>()
+            .init_resource::<FrameStart>()
+            .add_systems(First, |mut start: ResMut<FrameStart>| {
+                start.0 = Some(Instant::now())
+            })
+            .add_systems(
+                PostUpdate,
+                (track_introductions, export_counts)
+                    .chain()
+                    .after(MingleServerSystems::Send),
+            )
+            .add_systems(Last, record_frame_time);
+    }
+}
+
+/// When this frame began.
+#[derive(Debug, Default, Resource)]
+struct FrameStart(Option<Instant>);
+
+fn record_frame_time(start: Res<FrameStart>) {
+    if let Some(at) = start.0 {
+        histogram!("mingle_frame_seconds").record(at.elapsed().as_secs_f64());
+    }
+}
+
+/// One introduced pair, from the introduction on.
+#[derive(Debug, Clone, Copy)]
+struct PairRecord {
+    since: f64,
+    /// Bit 1: the smaller id reported; bit 2: the larger.
+    reported: u8,
+    /// Whether the report deadline passed (counted once).
+    overdue: bool,
+}
+
+/// Every currently introduced pair with when it began and who reported, plus each client's
+/// introductions in the current minute.
+#[derive(Debug, Default, Resource)]
+pub struct IntroductionLedger {
+    pairs: FxHashMap<(PeerId, PeerId), PairRecord>,
+    this_minute: FxHashMap<PeerId, u32>,
+    minute_started: f64,
+}
+
+impl IntroductionLedger {
+    /// Currently introduced pairs being tracked.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// Whether no pair is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+}
+
+fn ordered(a: PeerId, b: PeerId) -> (PeerId, PeerId) {
+    if a < b { (a, b) } else { (b, a) }
+}
+
+fn outcome_label(outcome: ConnectionOutcome) -> &'static str {
+    match outcome {
+        ConnectionOutcome::Connected => "connected",
+        ConnectionOutcome::Failed => "failed",
+        ConnectionOutcome::TimedOut => "timed_out",
+    }
+}
+
+/// Follows each introduced pair from introduction to reports to departure.
+fn track_introductions(
+    mut ledger: ResMut<IntroductionLedger>,
+    mut stats: ResMut<ServerStats>,
+    mut introductions: MessageReader<Introduction>,
+    mut departures: MessageReader<Departure>,
+    mut reports: MessageReader<ConnectionReported>,
+    time: Res<Time<Real>>,
+) {
+    let now = time.elapsed_secs_f64();
+    let ledger = &mut *ledger;
+    for &Introduction { a, b } in introductions.read() {
+        ledger.pairs.insert(
+            ordered(a, b),
+            PairRecord {
+                since: now,
+                reported: 0,
+                overdue: false,
+            },
+        );
+        *ledger.this_minute.entry(a).or_default() += 1;
+        *ledger.this_minute.entry(b).or_default() += 1;
+    }
+    for report in reports.read() {
+        counter!("mingle_connection_reports_total", "outcome" => outcome_label(report.outcome))
+            .increment(1);
+        let key = ordered(report.from, report.peer);
+        let Some(pair) = ledger.pairs.get_mut(&key) else {
+            continue; // a report on a pair that already ended, or was never introduced
+        };
+        let side = if report.from == key.0 { 1 } else { 2 };
+        if pair.reported & side == 0 {
+            pair.reported |= side;
+            if report.outcome == ConnectionOutcome::Connected {
+                histogram!("mingle_connection_setup_seconds").record(now - pair.since);
+            }
+        }
+    }
+    for &Departure { a, b, .. } in departures.read() {
+        if let Some(pair) = ledger.pairs.remove(&ordered(a, b)) {
+            histogram!("mingle_pair_lifetime_seconds").record(now - pair.since);
+        }
+    }
+    // Introductions nobody (or only one side) reported on in time.
+    for pair in ledger.pairs.values_mut() {
+        if !pair.overdue && pair.reported != 3 && now - pair.since > REPORT_TIMEOUT_SECS {
+            pair.overdue = true;
+            stats.unreported_introductions += 1;
+            counter!("mingle_introductions_unreported_total").increment(1);
+        }
+    }
+    if now - ledger.minute_started >= 60.0 {
+        for (_, n) in ledger.this_minute.drain() {
+            histogram!("mingle_client_introductions_per_minute").record(f64::from(n));
+        }
+        ledger.minute_started = now;
+    }
+}
+
+/// Turns the growth of [`ServerStats`] since the last frame into counters, and refreshes the
+/// gauges once a second.
+fn export_counts(
+    stats: Res<ServerStats>,
+    mut last: Local<ServerStats>,
+    peers: Query<&Peer>,
+    time: Res<Time<Real>>,
+    mut gauges_at: Local<f64>,
+    mut realms: Local<FxHashMap<Realm, u64>>,
+) {
+    let s = &*stats;
+    let l = &*last;
+    let add = |name: &'static str, now: u64, before: u64| {
+        if now > before {
+            counter!(name).increment(now - before);
+        }
+    };
+    let add_labeled =
+        |name: &'static str, key: &'static str, value: &'static str, now: u64, before: u64| {
+            if now > before {
+                counter!(name, key => value).increment(now - before);
+            }
+        };
+    add(
+        "mingle_introductions_total",
+        s.introductions,
+        l.introductions,
+    );
+    add_labeled(
+        "mingle_departures_total",
+        "cause",
+        "range",
+        s.departures_range,
+        l.departures_range,
+    );
+    add_labeled(
+        "mingle_departures_total",
+        "cause",
+        "disconnect",
+        s.departures_disconnect,
+        l.departures_disconnect,
+    );
+    add_labeled(
+        "mingle_departures_total",
+        "cause",
+        "space_change",
+        s.departures_space_change,
+        l.departures_space_change,
+    );
+    add("mingle_refresh_requests_total", s.refreshes, l.refreshes);
+    add(
+        "mingle_signals_relayed_total",
+        s.signals_relayed,
+        l.signals_relayed,
+    );
+    add_labeled(
+        "mingle_signals_rejected_total",
+        "reason",
+        "not_introduced",
+        s.signals_to_strangers,
+        l.signals_to_strangers,
+    );
+    add_labeled(
+        "mingle_signals_rejected_total",
+        "reason",
+        "unknown_peer",
+        s.signals_to_unknown,
+        l.signals_to_unknown,
+    );
+    add_labeled(
+        "mingle_signals_rejected_total",
+        "reason",
+        "payload_too_large",
+        s.oversized_payloads,
+        l.oversized_payloads,
+    );
+    add_labeled(
+        "mingle_rejected_inputs_total",
+        "reason",
+        "undecodable",
+        s.decode_failures - s.invalid_positions - s.oversized_payloads,
+        l.decode_failures - l.invalid_positions - l.oversized_payloads,
+    );
+    add_labeled(
+        "mingle_rejected_inputs_total",
+        "reason",
+        "invalid_position",
+        s.invalid_positions,
+        l.invalid_positions,
+    );
+    add_labeled(
+        "mingle_rejected_inputs_total",
+        "reason",
+        "payload_too_large",
+        s.oversized_payloads,
+        l.oversized_payloads,
+    );
+    add_labeled(
+        "mingle_rejected_inputs_total",
+        "reason",
+        "wrong_channel",
+        s.rejected_inputs,
+        l.rejected_inputs,
+    );
+    add_labeled(
+        "mingle_rejected_inputs_total",
+        "reason",
+        "rate_limited_position",
+        s.rate_limited_positions,
+        l.rate_limited_positions,
+    );
+    add_labeled(
+        "mingle_rejected_inputs_total",
+        "reason",
+        "rate_limited_refresh",
+        s.rate_limited_refreshes,
+        l.rate_limited_refreshes,
+    );
+    add_labeled(
+        "mingle_rejected_inputs_total",
+        "reason",
+        "crafted_packet",
+        s.guarded_packets + s.renet_panics,
+        l.guarded_packets + l.renet_panics,
+    );
+    add(
+        "mingle_position_updates_total",
+        s.position_updates,
+        l.position_updates,
+    );
+    add(
+        "mingle_peers_changed_sent_total",
+        s.peers_changed_sent,
+        l.peers_changed_sent,
+    );
+    add(
+        "mingle_datagrams_received_total",
+        s.datagrams_in,
+        l.datagrams_in,
+    );
+    add("mingle_bytes_received_total", s.bytes_in, l.bytes_in);
+    add(
+        "mingle_datagrams_sent_total",
+        s.datagrams_out,
+        l.datagrams_out,
+    );
+    add("mingle_bytes_sent_total", s.bytes_out, l.bytes_out);
+    add(
+        "mingle_distance_checks_total",
+        s.distance_checks,
+        l.distance_checks,
+    );
+    add("mingle_clients_kicked_total", s.kicked, l.kicked);
+    *last = s.clone();
+
+    let now = time.elapsed_secs_f64();
+    if now - *gauges_at < 1.0 && *gauges_at != 0.0 {
+        return;
+    }
+    *gauges_at = now;
+    // Every realm seen so far is set, so one that emptied drops to zero.
+    for count in realms.values_mut() {
+        *count = 0;
+    }
+    for peer in &peers {
+        *realms.entry(peer.realm).or_default() += 1;
+    }
+    for (realm, count) in realms.iter() {
+        gauge!("mingle_connected_clients", "realm" => realm.0.to_string()).set(*count as f64);
+    }
+    if let Some((cpu, rss)) = process_usage() {
+        gauge!("process_cpu_seconds_total").set(cpu);
+        gauge!("process_resident_memory_bytes").set(rss);
+    }
+}
+
+/// CPU seconds and resident bytes of this process, from /proc (Linux).
+fn process_usage() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let pages: f64 = fields.get(21)?.parse().ok()?;
+    // USER_HZ is 100 and pages are 4 KiB on the Linux machines mingle runs on.
+    Some((ticks / 100.0, pages * 4096.0))
+}

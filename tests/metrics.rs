@@ -1,0 +1,132 @@
+//! Prometheus metrics over real HTTP: the counters move by exactly what the clients did.
+//! One test in this binary: the metrics recorder is process-wide.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use bevy::math::Vec3;
+use common::Harness;
+use mingle::protocol::{ConnectionOutcome, PeerId};
+use mingle::server::install_prometheus;
+
+fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// GET /metrics over a plain TCP connection.
+fn scrape(addr: SocketAddr) -> String {
+    for _ in 0..50 {
+        if let Ok(mut stream) = TcpStream::connect(addr) {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            stream
+                .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let mut body = String::new();
+            stream.read_to_string(&mut body).unwrap();
+            assert!(body.starts_with("HTTP/1.1 200"), "a 200 answer: {body:.80}");
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the metrics endpoint at {addr} never answered");
+}
+
+/// The value of one sample line, e.g. `mingle_departures_total{cause="range"}`.
+fn value(body: &str, series: &str) -> f64 {
+    body.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn counters_move_by_exactly_what_clients_did() {
+    let addr = free_port();
+    install_prometheus(addr).expect("the exporter starts");
+    let mut h = Harness::new();
+    let a = h.connect(1, Vec3::ZERO);
+    let b = h.connect(2, Vec3::new(5.0, 0.0, 0.0));
+    h.connect(3, Vec3::new(200.0, 0.0, 0.0));
+    h.steps(3);
+    h.client_mut(a).request_refresh();
+    h.client_mut(a).send_signal(PeerId(2), b"offer");
+    h.client_mut(a).send_signal(PeerId(3), b"offer"); // a stranger
+    h.client_mut(a).send_signal(PeerId(77), b"offer"); // nobody
+    h.client_mut(a)
+        .report(PeerId(2), ConnectionOutcome::Connected);
+    h.client_mut(b).report(PeerId(1), ConnectionOutcome::Failed);
+    h.steps(3);
+    h.move_to(b, Vec3::new(30.0, 0.0, 0.0)); // beyond leave_range
+    h.move_to(b, Vec3::new(1.0, 0.0, 0.0)); // back in
+    h.disconnect(b);
+    h.steps(25); // past the once-a-second gauge refresh in real time is not needed: counters
+    let body = scrape(addr);
+
+    assert_eq!(value(&body, "mingle_introductions_total"), 2.0, "{body}");
+    assert_eq!(
+        value(&body, "mingle_departures_total{cause=\"range\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(&body, "mingle_departures_total{cause=\"disconnect\"}"),
+        1.0
+    );
+    assert_eq!(value(&body, "mingle_refresh_requests_total"), 1.0);
+    assert_eq!(value(&body, "mingle_signals_relayed_total"), 1.0);
+    assert_eq!(
+        value(
+            &body,
+            "mingle_signals_rejected_total{reason=\"not_introduced\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &body,
+            "mingle_signals_rejected_total{reason=\"unknown_peer\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &body,
+            "mingle_connection_reports_total{outcome=\"connected\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&body, "mingle_connection_reports_total{outcome=\"failed\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(&body, "mingle_connection_setup_seconds_count"),
+        1.0,
+        "one connected report timed"
+    );
+    assert_eq!(
+        value(&body, "mingle_pair_lifetime_seconds_count"),
+        2.0,
+        "two pairs ended"
+    );
+    assert!(value(&body, "mingle_proximity_tick_seconds_count") > 10.0);
+    assert!(value(&body, "mingle_frame_seconds_count") > 10.0);
+    assert!(value(&body, "mingle_datagrams_received_total") > 0.0);
+    assert!(value(&body, "mingle_bytes_sent_total") > 0.0);
+    assert!(value(&body, "mingle_position_updates_total") >= 5.0);
+    assert_eq!(
+        value(&body, "mingle_connected_clients{realm=\"1\"}"),
+        2.0,
+        "1 and 3 remain"
+    );
+    assert!(value(&body, "process_resident_memory_bytes") > 1.0e6);
+    assert!(body.contains("process_cpu_seconds_total"));
+}
