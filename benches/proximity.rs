@@ -90,6 +90,7 @@ fn config() -> ProximityConfig {
     ProximityConfig {
         range: RANGE,
         leave_range: LEAVE,
+        ..ProximityConfig::default()
     }
 }
 

@@ -73,6 +73,12 @@ pub struct ServerArgs {
     /// Refresh requests a client may send in a burst [default: 5].
     #[arg(long, env = "MINGLE_REFRESH_BURST")]
     pub refresh_burst: Option<u32>,
+    /// Most introduced peers per client, nearest first; 0 is unlimited [default: 0].
+    #[arg(long, env = "MINGLE_MAX_PEERS")]
+    pub max_peers: Option<u32>,
+    /// With a cap, replace a pair only for a candidate nearer by this much [default: 2].
+    #[arg(long, env = "MINGLE_REPLACE_MARGIN", allow_negative_numbers = true)]
+    pub replace_margin: Option<f32>,
     /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464 [default: off].
     #[arg(long, env = "MINGLE_METRICS_ADDR", value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
@@ -200,6 +206,8 @@ impl ServerArgs {
             max_position_hz,
             refresh_per_sec,
             refresh_burst,
+            max_peers,
+            replace_margin,
             notify
         );
         if self.public_addr.is_some() {

@@ -2,7 +2,9 @@
 //! moves, hysteresis, spaces, realms, joins, leaves and teleports across the world.
 
 use mingle::protocol::{PeerId, Realm, SpaceId};
-use mingle::proximity::{BruteForce, DepartureCause, PairChange, Proximity, ProximityConfig};
+use mingle::proximity::{
+    BruteForce, DepartureCause, PairChange, Proximity, ProximityConfig, SpaceRules,
+};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -58,6 +60,7 @@ fn normalized(changes: &[PairChange]) -> Vec<(u64, u64, u8)> {
                         DepartureCause::Range => 1,
                         DepartureCause::Disconnect => 2,
                         DepartureCause::SpaceChange => 3,
+                        DepartureCause::Replaced => 4,
                     },
                 ),
             };
@@ -78,8 +81,12 @@ proptest! {
 
     #[test]
     fn core_matches_oracle_every_tick(ops in proptest::collection::vec(op_strategy(), 1..300)) {
-        let config = ProximityConfig::default();
-        let mut core = Proximity::new(config);
+        // Space 1 is a "stage" with its own, longer distances.
+        let config = ProximityConfig {
+            spaces: vec![(SpaceId(1), SpaceRules { range: 35.0, leave_range: 40.0, max_peers: None })],
+            ..ProximityConfig::default()
+        };
+        let mut core = Proximity::new(config.clone());
         let mut oracle = BruteForce::new(config);
         let mut spaces = [0u32; PEERS as usize];
         let (mut got, mut want) = (Vec::new(), Vec::new());

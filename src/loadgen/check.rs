@@ -1,15 +1,18 @@
 //! The final check: every bot's peer set against a brute-force oracle over the bots' own
 //! positions, with the server's hysteresis.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::bot::Bot;
-use crate::protocol::PeerId;
+use crate::protocol::{PeerId, Realm, SpaceId};
+use crate::proximity::{ProximityConfig, check_capped};
 
 /// Counts pairs that break the rules: within `range` but not introduced, beyond `leave_range`
 /// but introduced, introduced on one side only, or introduced to an id that is not connected.
 /// Between the two distances either state is right (it depends on history), if symmetric.
-pub(crate) fn mismatches(bots: &[Bot], range: f32, leave: f32) -> (usize, Vec<String>) {
+/// With a peer cap, every rule of the cap is checked instead of "within range means in".
+pub(crate) fn mismatches(bots: &[Bot], config: &ProximityConfig) -> (usize, Vec<String>) {
+    let (range, leave) = (config.range, config.leave_range);
     let live: BTreeMap<PeerId, &Bot> = bots
         .iter()
         .filter(|b| b.is_connected() && b.welcomed && b.sent.is_some())
@@ -34,6 +37,9 @@ pub(crate) fn mismatches(bots: &[Bot], range: f32, leave: f32) -> (usize, Vec<St
             }
         }
         let pa = a.sent.expect("filtered").0;
+        if config.max_peers.is_some() {
+            continue; // pairs are judged by the cap's rules below
+        }
         for b in &all[n + 1..] {
             let pb = b.sent.expect("filtered").0;
             let d2 = (pa[0] - pb[0]).powi(2) + (pa[1] - pb[1]).powi(2) + (pa[2] - pb[2]).powi(2);
@@ -58,6 +64,29 @@ pub(crate) fn mismatches(bots: &[Bot], range: f32, leave: f32) -> (usize, Vec<St
                     format!("{} and {} still introduced at distance {d:.2}", a.id, b.id),
                 );
             }
+        }
+    }
+    if config.max_peers.is_some() {
+        let mut pairs = BTreeSet::new();
+        for a in &all {
+            for &p in &a.peers {
+                if let Some(b) = live.get(&p) {
+                    if !b.peers.contains(&a.id) {
+                        note(
+                            &mut count,
+                            format!("{} lists {} but not the other way", a.id, p),
+                        );
+                    }
+                    pairs.insert(if a.id < p { (a.id, p) } else { (p, a.id) });
+                }
+            }
+        }
+        let clients: Vec<_> = all
+            .iter()
+            .map(|b| (b.id, Realm(0), SpaceId(0), b.sent.expect("filtered").0))
+            .collect();
+        for violation in check_capped(config, &clients, &pairs) {
+            note(&mut count, format!("{violation:?}"));
         }
     }
     (count, examples)

@@ -87,6 +87,9 @@ pub struct LoadgenArgs {
     /// Departure distance the server uses.
     #[arg(long, default_value_t = 25.0)]
     pub leave_range: f32,
+    /// Peer cap of the spawned server (`--max-peers`), also applied by the oracle check.
+    #[arg(long)]
+    pub max_peers: Option<u32>,
     /// Seconds to let everything settle, standing still, before the peer sets are checked.
     #[arg(long, default_value_t = 1.5)]
     pub settle_secs: f64,
@@ -301,6 +304,9 @@ pub fn run(args: &LoadgenArgs) -> Result<Report, LoadgenError> {
             format!("--range={}", args.range),
             format!("--leave-range={}", args.leave_range),
         ];
+        if let Some(cap) = args.max_peers {
+            server_args.push(format!("--max-peers={cap}"));
+        }
         server_args.extend(args.server_args.iter().cloned());
         Some(ServerProcess::spawn(&bin, &server_args)?)
     } else {
@@ -329,6 +335,8 @@ pub fn run(args: &LoadgenArgs) -> Result<Report, LoadgenError> {
     let config = ProximityConfig {
         range: args.range,
         leave_range: args.leave_range,
+        max_peers: args.max_peers,
+        ..ProximityConfig::default()
     };
     let mut run = Run {
         args: args.clone(),
@@ -343,7 +351,7 @@ pub fn run(args: &LoadgenArgs) -> Result<Report, LoadgenError> {
         motions: Vec::with_capacity(n),
         counters: Counters::default(),
         latency: LatencyTracker {
-            core: Some(Proximity::new(config)),
+            core: Some(Proximity::new(config.clone())),
             ..LatencyTracker::default()
         },
         start: Instant::now(),
@@ -424,8 +432,7 @@ pub fn run(args: &LoadgenArgs) -> Result<Report, LoadgenError> {
         last = Instant::now();
         run.frame(dt, 1.0, false);
     }
-    let (mismatches, mismatch_examples) =
-        check::mismatches(&run.bots, args.range, args.leave_range);
+    let (mismatches, mismatch_examples) = check::mismatches(&run.bots, &config);
     let mut sizes: Vec<usize> = run
         .bots
         .iter()

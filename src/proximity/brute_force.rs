@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{DepartureCause, PairChange, ProximityConfig};
 use crate::protocol::{PeerId, Realm, SpaceId};
+use crate::proximity::SpaceRules;
 
 /// Where one client stands, as the oracle holds it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -72,8 +73,6 @@ impl BruteForce {
     /// Re-evaluates every pair and appends what changed to `out`.
     pub fn tick(&mut self, out: &mut Vec<PairChange>) {
         out.append(&mut self.pending);
-        let range_sq = self.config.range * self.config.range;
-        let leave_sq = self.config.leave_range * self.config.leave_range;
         let all: Vec<(PeerId, Standing)> = self.clients.iter().map(|(p, s)| (*p, *s)).collect();
         let mut next = BTreeSet::new();
         for (n, &(a, sa)) in all.iter().enumerate() {
@@ -81,6 +80,9 @@ impl BruteForce {
                 if sa.realm != sb.realm || sa.space != sb.space {
                     continue;
                 }
+                let rules = self.config.rules(sa.space);
+                let range_sq = rules.range * rules.range;
+                let leave_sq = rules.leave_range * rules.leave_range;
                 let d = [
                     sa.pos[0] - sb.pos[0],
                     sa.pos[1] - sb.pos[1],
@@ -129,4 +131,101 @@ impl BruteForce {
             })
             .collect()
     }
+}
+
+/// A broken rule of the peer cap, found by [`check_capped`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CapViolation {
+    /// An introduced pair in different zones, or farther apart than `leave_range`.
+    BeyondLeave(PeerId, PeerId),
+    /// A client with more peers than its space's cap.
+    OverCap(PeerId, usize),
+    /// Two clients in range, not introduced, though both have room.
+    UnusedRoom(PeerId, PeerId),
+    /// Two clients in range, not introduced, though each has room or would drop its farthest
+    /// peer for the other (nearer by the margin): nearer was not preferred.
+    Blocking(PeerId, PeerId),
+}
+
+fn d2(a: [f32; 3], b: [f32; 3]) -> f32 {
+    let (dx, dy, dz) = (a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+    dx * dx + dy * dy + dz * dz
+}
+
+/// Checks an introduced-pair set against every rule of the cap, by brute force: symmetric
+/// pairs (the set holds each once), within `leave_range` and one zone, at most `max_peers` per
+/// client, no unused room between two clients in range, and no pair in range that both sides
+/// would prefer (by `replace_margin`) to their farthest current peer.
+pub fn check_capped(
+    config: &ProximityConfig,
+    clients: &[(PeerId, Realm, SpaceId, [f32; 3])],
+    pairs: &BTreeSet<(PeerId, PeerId)>,
+) -> Vec<CapViolation> {
+    let at: BTreeMap<PeerId, (Realm, SpaceId, [f32; 3])> = clients
+        .iter()
+        .map(|&(p, r, s, pos)| (p, (r, s, pos)))
+        .collect();
+    let mut peers: BTreeMap<PeerId, Vec<PeerId>> = BTreeMap::new();
+    let mut bad = Vec::new();
+    for &(a, b) in pairs {
+        let (Some(&(ra, sa, pa)), Some(&(rb, sb, pb))) = (at.get(&a), at.get(&b)) else {
+            bad.push(CapViolation::BeyondLeave(a, b));
+            continue;
+        };
+        let r = config.rules(sa);
+        if ra != rb || sa != sb || d2(pa, pb) > r.leave_range * r.leave_range {
+            bad.push(CapViolation::BeyondLeave(a, b));
+        }
+        peers.entry(a).or_default().push(b);
+        peers.entry(b).or_default().push(a);
+    }
+    let cap_of = |s: SpaceId| -> usize {
+        let SpaceRules { max_peers, .. } = config.rules(s);
+        max_peers.map_or(usize::MAX, |c| c as usize)
+    };
+    for (&p, list) in &peers {
+        if let Some(&(_, s, _)) = at.get(&p)
+            && list.len() > cap_of(s)
+        {
+            bad.push(CapViolation::OverCap(p, list.len()));
+        }
+    }
+    let farthest = |p: PeerId, pos: [f32; 3]| -> f32 {
+        peers
+            .get(&p)
+            .into_iter()
+            .flatten()
+            .filter_map(|q| at.get(q).map(|&(_, _, qp)| d2(pos, qp)))
+            .fold(0.0, f32::max)
+    };
+    let margin = config.replace_margin;
+    let wants = |p: PeerId, pos: [f32; 3], cap: usize, dist2: f32| -> (bool, bool) {
+        let deg = peers.get(&p).map_or(0, Vec::len);
+        if deg < cap {
+            return (true, true);
+        }
+        let room = farthest(p, pos).sqrt() - margin;
+        (false, room > 0.0 && dist2 < room * room)
+    };
+    for (n, &(a, ra, sa, pa)) in clients.iter().enumerate() {
+        for &(b, rb, sb, pb) in &clients[n + 1..] {
+            if ra != rb || sa != sb {
+                continue;
+            }
+            let r = config.rules(sa);
+            let dist2 = d2(pa, pb);
+            if dist2 > r.range * r.range || pairs.contains(&ordered(a, b)) {
+                continue;
+            }
+            let cap = cap_of(sa);
+            let (room_a, want_a) = wants(a, pa, cap, dist2);
+            let (room_b, want_b) = wants(b, pb, cap, dist2);
+            if room_a && room_b {
+                bad.push(CapViolation::UnusedRoom(a, b));
+            } else if want_a && want_b {
+                bad.push(CapViolation::Blocking(a, b));
+            }
+        }
+    }
+    bad
 }

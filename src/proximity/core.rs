@@ -4,26 +4,8 @@ use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
 use super::grid::{CellKey, Grid, Member};
+use super::rules::ProximityConfig;
 use crate::protocol::{PeerId, Realm, SpaceId};
-
-/// Distances that decide who is introduced.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ProximityConfig {
-    /// Introduction distance: a pair within it is introduced. Default: 20.0 world units.
-    pub range: f32,
-    /// Departure distance: an introduced pair is dropped only beyond it. Default: 25.0 world
-    /// units. Must be >= `range`.
-    pub leave_range: f32,
-}
-
-impl Default for ProximityConfig {
-    fn default() -> Self {
-        ProximityConfig {
-            range: 20.0,
-            leave_range: 25.0,
-        }
-    }
-}
 
 /// Why an introduced pair ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,6 +16,8 @@ pub enum DepartureCause {
     Disconnect,
     /// One side moved to another space.
     SpaceChange,
+    /// A peer cap is in force and one side was introduced to a nearer client instead.
+    Replaced,
 }
 
 /// A pair whose state changed in a tick. Each pair appears once; `a` is the side whose
@@ -94,24 +78,34 @@ struct Client {
     at: Option<(CellKey, u32)>,
     live: bool,
     moved: bool,
+    /// In the worklist of this tick (capped zones).
+    queued: bool,
     nearby: NearbyIndices,
+}
+
+/// One zone's rules, squared where the hot path compares.
+#[derive(Debug, Clone, Copy)]
+struct ZoneRules {
+    range_sq: f32,
+    leave_sq: f32,
+    /// `leave_range` plus a hair, so that float rounding in cell coordinates can never hide a
+    /// client the squared-distance test would still count as near.
+    query_radius: f32,
+    /// Most peers; `u32::MAX` when unlimited.
+    cap: u32,
 }
 
 /// The proximity state machine; see the [module docs](super).
 #[derive(Debug)]
 pub struct Proximity {
     config: ProximityConfig,
-    range_sq: f32,
-    leave_sq: f32,
-    /// Query radius: `leave_range` plus a hair, so that float rounding in cell coordinates
-    /// can never hide a client that the squared-distance test would still count as near.
-    query_radius: f32,
     clients: Vec<Client>,
     free: Vec<u32>,
     by_peer: FxHashMap<PeerId, u32>,
     zones: FxHashMap<(Realm, SpaceId), u32>,
     /// Per zone id: its key and how many clients are in it (freed at zero).
     zone_keys: Vec<(Realm, SpaceId)>,
+    zone_rules: Vec<ZoneRules>,
     zone_members: Vec<u32>,
     free_zones: Vec<u32>,
     grid: Grid,
@@ -121,6 +115,10 @@ pub struct Proximity {
     entering: Vec<u32>,
     /// Scratch of `tick`: movers with their cell-order sort keys.
     order: Vec<(u64, u32)>,
+    /// Capped zones: clients to re-examine this tick (lost a peer, or a peer moved).
+    work: std::collections::VecDeque<u32>,
+    /// Scratch of capped examination: candidates by distance.
+    ranked: Vec<(f32, PeerId, u32)>,
     pending: Vec<PairChange>,
     distance_checks: u64,
 }
@@ -158,38 +156,35 @@ impl Proximity {
     /// first (the server's config loader does).
     pub fn new(config: ProximityConfig) -> Self {
         assert!(
-            config.range.is_finite()
-                && config.range > 0.0
-                && config.leave_range.is_finite()
-                && config.leave_range >= config.range,
-            "ProximityConfig needs 0 < range <= leave_range, got {config:?}"
+            config.is_valid(),
+            "ProximityConfig needs 0 < range <= leave_range and caps >= 1, got {config:?}"
         );
-        let query_radius = config.leave_range * (1.0 + 1.0e-4);
+        let grid = Grid::new(config.max_leave_range() * (1.0 + 1.0e-4));
         Proximity {
             config,
-            range_sq: config.range * config.range,
-            leave_sq: config.leave_range * config.leave_range,
-            query_radius,
             clients: Vec::new(),
             free: Vec::new(),
             by_peer: FxHashMap::default(),
             zones: FxHashMap::default(),
             zone_keys: Vec::new(),
+            zone_rules: Vec::new(),
             zone_members: Vec::new(),
             free_zones: Vec::new(),
-            grid: Grid::new(query_radius),
+            grid,
             moved: Vec::new(),
             seen: Vec::new(),
             entering: Vec::new(),
             order: Vec::new(),
+            work: std::collections::VecDeque::new(),
+            ranked: Vec::new(),
             pending: Vec::new(),
             distance_checks: 0,
         }
     }
 
-    /// The distances in force.
-    pub fn config(&self) -> ProximityConfig {
-        self.config
+    /// The rules in force.
+    pub fn config(&self) -> &ProximityConfig {
+        &self.config
     }
 
     /// Clients currently held.
@@ -216,14 +211,23 @@ impl Proximity {
         if let Some(&z) = self.zones.get(&(realm, space)) {
             return z;
         }
+        let r = self.config.rules(space);
+        let rules = ZoneRules {
+            range_sq: r.range * r.range,
+            leave_sq: r.leave_range * r.leave_range,
+            query_radius: r.leave_range * (1.0 + 1.0e-4),
+            cap: r.max_peers.unwrap_or(u32::MAX),
+        };
         let z = match self.free_zones.pop() {
             Some(z) => {
                 self.zone_keys[z as usize] = (realm, space);
+                self.zone_rules[z as usize] = rules;
                 z
             }
             None => {
                 self.zone_members.push(0);
                 self.zone_keys.push((realm, space));
+                self.zone_rules.push(rules);
                 (self.zone_members.len() - 1) as u32
             }
         };
@@ -280,6 +284,7 @@ impl Proximity {
             at: None,
             live: true,
             moved: false,
+            queued: false,
             nearby: NearbyIndices::new(),
         };
         let i = match self.free.pop() {
@@ -340,8 +345,12 @@ impl Proximity {
         let zone = self.clients[i as usize].zone;
         self.leave_zone(zone);
         let mut mine = std::mem::take(&mut self.clients[i as usize].nearby);
+        let capped = self.zone_rules[zone as usize].cap != u32::MAX;
         for &j in &mine {
             remove_sorted(&mut self.clients[j as usize].nearby, i);
+            if capped {
+                self.enqueue(j);
+            }
             self.pending.push(PairChange::Left {
                 a: peer,
                 b: self.clients[j as usize].peer,
@@ -379,7 +388,7 @@ impl Proximity {
     /// `out`. Allocates nothing in steady state (beyond `out` growing).
     pub fn tick(&mut self, out: &mut Vec<PairChange>) {
         out.append(&mut self.pending);
-        if self.moved.is_empty() {
+        if self.moved.is_empty() && self.work.is_empty() {
             return;
         }
         let mut moved = std::mem::take(&mut self.moved);
@@ -408,10 +417,49 @@ impl Proximity {
         }
         for &i in &moved {
             self.examine(i, out);
+            if self.zone_rules[self.clients[i as usize].zone as usize].cap != u32::MAX {
+                // A peer's move can make a farther pair of its peers replaceable.
+                for k in 0..self.clients[i as usize].nearby.len() {
+                    let j = self.clients[i as usize].nearby[k];
+                    self.enqueue(j);
+                }
+            }
+        }
+        // Capped zones: settle the consequences (freed slots, replaceable pairs). Each swap
+        // shortens pairs by the margin, so this ends; the budget only bounds a pathological tick,
+        // and whatever is left stays queued for the next one.
+        let mut budget = 16 * moved.len() + 1024;
+        while budget > 0
+            && let Some(j) = self.work.pop_front()
+        {
+            budget -= 1;
+            self.clients[j as usize].queued = false;
+            if self.clients[j as usize].live {
+                self.examine(j, out);
+            }
         }
         // `examine` marks no one as moved, so the list is reused as it is (no allocation).
         moved.clear();
         self.moved = moved;
+    }
+
+    fn enqueue(&mut self, j: u32) {
+        let c = &mut self.clients[j as usize];
+        if !c.queued {
+            c.queued = true;
+            self.work.push_back(j);
+        }
+    }
+
+    /// The farthest peer in `set` from `pos`: (squared distance, id, index); ties go to the
+    /// larger id, so the order is total.
+    fn farthest(&self, pos: [f32; 3], set: &[u32]) -> Option<(f32, PeerId, u32)> {
+        set.iter()
+            .map(|&j| {
+                let c = &self.clients[j as usize];
+                (dist_sq(pos, c.pos), c.peer, j)
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
     }
 
     /// Re-evaluates every pair of moved client `i` against the clients near it.
@@ -419,15 +467,19 @@ impl Proximity {
         let c = &mut self.clients[i as usize];
         let (peer, pos, zone) = (c.peer, c.pos, c.zone);
         let mut mine = std::mem::take(&mut c.nearby);
-        let (range_sq, leave_sq) = (self.range_sq, self.leave_sq);
-        let (seen, entering) = (&mut self.seen, &mut self.entering);
+        let rules = self.zone_rules[zone as usize];
+        let (range_sq, leave_sq) = (rules.range_sq, rules.leave_sq);
+        let (mut seen, mut entering) = (
+            std::mem::take(&mut self.seen),
+            std::mem::take(&mut self.entering),
+        );
         seen.clear();
         seen.resize(mine.len(), false);
         entering.clear();
         let mut checks = 0u64;
         // Every client within leave_range is in the cells scanned: a current pair not seen
         // here is beyond leave_range (or in another zone) and ends.
-        self.grid.for_each_near(zone, pos, self.query_radius, |m| {
+        self.grid.for_each_near(zone, pos, rules.query_radius, |m| {
             checks += 1;
             let d2 = dist_sq(pos, m.pos);
             if d2 <= leave_sq && m.client != i {
@@ -448,6 +500,10 @@ impl Proximity {
                 if !keep {
                     let other = &mut self.clients[j as usize];
                     remove_sorted(&mut other.nearby, i);
+                    if rules.cap != u32::MAX && !other.queued {
+                        other.queued = true;
+                        self.work.push_back(j);
+                    }
                     let cause = if other.zone == zone {
                         DepartureCause::Range
                     } else {
@@ -462,16 +518,116 @@ impl Proximity {
                 keep
             });
         }
-        for &j in entering.iter() {
-            insert_sorted(&mut mine, j);
-            let other = &mut self.clients[j as usize];
-            insert_sorted(&mut other.nearby, i);
-            out.push(PairChange::Entered {
+        // A space change can carry more pairs into a space than its cap allows: keep the nearest.
+        while mine.len() > rules.cap as usize {
+            let Some((_, far_peer, f)) = self.farthest(pos, &mine) else {
+                break;
+            };
+            remove_sorted(&mut mine, f);
+            remove_sorted(&mut self.clients[f as usize].nearby, i);
+            self.enqueue(f);
+            out.push(PairChange::Left {
                 a: peer,
-                b: other.peer,
+                b: far_peer,
+                cause: DepartureCause::Replaced,
             });
         }
+        if rules.cap == u32::MAX {
+            for &j in entering.iter() {
+                insert_sorted(&mut mine, j);
+                let other = &mut self.clients[j as usize];
+                insert_sorted(&mut other.nearby, i);
+                out.push(PairChange::Entered {
+                    a: peer,
+                    b: other.peer,
+                });
+            }
+        } else if !entering.is_empty() {
+            self.admit_capped(i, peer, pos, &mut mine, &entering, rules.cap, out);
+        }
         self.clients[i as usize].nearby = mine;
+        self.seen = seen;
+        self.entering = entering;
+    }
+
+    /// With a cap: takes `entering` candidates nearest first (ties by id). A pair forms when
+    /// each side has room or would drop its farthest peer for one nearer by the margin.
+    fn admit_capped(
+        &mut self,
+        i: u32,
+        peer: PeerId,
+        pos: [f32; 3],
+        mine: &mut NearbyIndices,
+        entering: &[u32],
+        cap: u32,
+        out: &mut Vec<PairChange>,
+    ) {
+        let mut ranked = std::mem::take(&mut self.ranked);
+        ranked.clear();
+        ranked.extend(entering.iter().map(|&j| {
+            let c = &self.clients[j as usize];
+            (dist_sq(pos, c.pos), c.peer, j)
+        }));
+        ranked.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let margin = self.config.replace_margin;
+        // Whether a side at its cap would give up its farthest (at squared distance `far`) for
+        // one at squared distance `d2`: nearer by the margin.
+        let beats = |d2: f32, far: f32| {
+            let room = far.sqrt() - margin;
+            room > 0.0 && d2 < room * room
+        };
+        let cap = cap as usize;
+        for &(d2, other_peer, j) in ranked.iter() {
+            let my_far = (mine.len() >= cap)
+                .then(|| self.farthest(pos, mine))
+                .flatten();
+            if let Some((far, ..)) = my_far
+                && !beats(d2, far)
+            {
+                break; // farther candidates cannot beat it either
+            }
+            let theirs = &self.clients[j as usize].nearby;
+            if theirs.len() > cap {
+                // Over its cap after a space change: it trims itself when examined this tick.
+                continue;
+            }
+            let their_far = if theirs.len() >= cap {
+                let their_pos = self.clients[j as usize].pos;
+                match self.farthest(their_pos, theirs) {
+                    Some(f) if beats(d2, f.0) => Some(f),
+                    _ => continue, // full, and we are not nearer by the margin
+                }
+            } else {
+                None
+            };
+            if let Some((_, far_peer, f)) = my_far {
+                remove_sorted(mine, f);
+                remove_sorted(&mut self.clients[f as usize].nearby, i);
+                self.enqueue(f);
+                out.push(PairChange::Left {
+                    a: peer,
+                    b: far_peer,
+                    cause: DepartureCause::Replaced,
+                });
+            }
+            if let Some((_, far_peer, g)) = their_far {
+                remove_sorted(&mut self.clients[j as usize].nearby, g);
+                remove_sorted(&mut self.clients[g as usize].nearby, j);
+                self.enqueue(g);
+                out.push(PairChange::Left {
+                    a: other_peer,
+                    b: far_peer,
+                    cause: DepartureCause::Replaced,
+                });
+            }
+            insert_sorted(mine, j);
+            insert_sorted(&mut self.clients[j as usize].nearby, i);
+            out.push(PairChange::Entered {
+                a: peer,
+                b: other_peer,
+            });
+        }
+        self.ranked = ranked;
     }
 }
 

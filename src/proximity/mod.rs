@@ -37,6 +37,8 @@
 mod brute_force;
 mod core;
 mod grid;
+mod rules;
 
-pub use brute_force::BruteForce;
-pub use core::{DepartureCause, PairChange, Proximity, ProximityConfig, ProximityError};
+pub use brute_force::{BruteForce, CapViolation, check_capped};
+pub use core::{DepartureCause, PairChange, Proximity, ProximityError};
+pub use rules::{ProximityConfig, SpaceRules};

@@ -12,6 +12,21 @@ pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../assets/mingle.toml");
 /// netcode's hard cap on clients per server transport.
 pub const MAX_CLIENTS_LIMIT: usize = 1024;
 
+/// One space's own rules in the config file (`[[spaces]]`); fields left out take the
+/// server-wide value.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpaceSettings {
+    /// The space id clients send with their position.
+    pub id: u32,
+    /// Introduction distance in this space, world units.
+    pub range: Option<f32>,
+    /// Departure distance in this space, world units.
+    pub leave_range: Option<f32>,
+    /// Peer cap in this space; 0 is unlimited.
+    pub max_peers: Option<u32>,
+}
+
 /// What the server sends when peer sets change.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -60,6 +75,13 @@ pub struct MingleServerConfig {
     pub refresh_burst: u32,
     /// What to send when sets change. Default: [`NotifyMode::Changes`].
     pub notify: NotifyMode,
+    /// Most introduced peers per client, nearest first; 0 is unlimited. Default: 0.
+    pub max_peers: u32,
+    /// With a cap, a pair is replaced only by a candidate nearer by this much. Default: 2.0
+    /// world units.
+    pub replace_margin: f32,
+    /// Spaces with their own range, leave_range or cap. Default: none.
+    pub spaces: Vec<SpaceSettings>,
     /// Where to serve Prometheus metrics (`GET /metrics`), e.g. `127.0.0.1:9464`.
     /// Default: none (off).
     pub metrics_addr: Option<SocketAddr>,
@@ -83,6 +105,9 @@ impl Default for MingleServerConfig {
             refresh_burst: 5,
             notify: NotifyMode::Changes,
             metrics_addr: None,
+            max_peers: 0,
+            replace_margin: 2.0,
+            spaces: Vec::new(),
         }
     }
 }
@@ -239,14 +264,51 @@ impl MingleServerConfig {
         if self.refresh_burst == 0 {
             return Err(invalid("refresh_burst", "must be at least 1".to_owned()));
         }
+        if !(self.replace_margin.is_finite() && self.replace_margin >= 0.0) {
+            return Err(invalid(
+                "replace_margin",
+                format!(
+                    "must be a non-negative distance, got {}",
+                    self.replace_margin
+                ),
+            ));
+        }
+        for space in &self.spaces {
+            let range = space.range.unwrap_or(self.range);
+            let leave = space.leave_range.unwrap_or(self.leave_range);
+            if !(range.is_finite() && range > 0.0 && leave.is_finite() && leave >= range) {
+                return Err(invalid(
+                    "spaces",
+                    format!(
+                        "space {} needs 0 < range <= leave_range, got {range} / {leave}",
+                        space.id
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 
     /// The proximity distances of this configuration.
     pub fn proximity(&self) -> crate::proximity::ProximityConfig {
+        let cap = |n: u32| (n > 0).then_some(n);
         crate::proximity::ProximityConfig {
             range: self.range,
             leave_range: self.leave_range,
+            max_peers: cap(self.max_peers),
+            replace_margin: self.replace_margin,
+            spaces: self
+                .spaces
+                .iter()
+                .map(|s| {
+                    let rules = crate::proximity::SpaceRules {
+                        range: s.range.unwrap_or(self.range),
+                        leave_range: s.leave_range.unwrap_or(self.leave_range),
+                        max_peers: s.max_peers.map_or(cap(self.max_peers), cap),
+                    };
+                    (crate::protocol::SpaceId(s.id), rules)
+                })
+                .collect(),
         }
     }
 }

@@ -262,6 +262,13 @@ fn export_counts(
         s.departures_space_change,
         l.departures_space_change,
     );
+    add_labeled(
+        "mingle_departures_total",
+        "cause",
+        "replaced",
+        s.departures_replaced,
+        l.departures_replaced,
+    );
     add("mingle_refresh_requests_total", s.refreshes, l.refreshes);
     add(
         "mingle_signals_relayed_total",

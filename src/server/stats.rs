@@ -26,6 +26,8 @@ pub struct ServerStats {
     pub departures_disconnect: u64,
     /// Pairs that ended because one side changed space.
     pub departures_space_change: u64,
+    /// Pairs that ended because a peer cap made room for a nearer client.
+    pub departures_replaced: u64,
     /// `RequestPeerRefresh` answered.
     pub refreshes: u64,
     /// Signals relayed to an introduced peer.

@@ -25,7 +25,7 @@ pub struct MingleProximityPlugin {
 
 impl Plugin for MingleProximityPlugin {
     fn build(&self, app: &mut App) {
-        app.insert_resource(ProximityIndex(Proximity::new(self.config)))
+        app.insert_resource(ProximityIndex(Proximity::new(self.config.clone())))
             .init_resource::<PeerDirectory>()
             .init_resource::<ServerStats>()
             .add_message::<Introduction>()
@@ -104,6 +104,7 @@ fn proximity_tick(
                     DepartureCause::Range => stats.departures_range += 1,
                     DepartureCause::Disconnect => stats.departures_disconnect += 1,
                     DepartureCause::SpaceChange => stats.departures_space_change += 1,
+                    DepartureCause::Replaced => stats.departures_replaced += 1,
                 }
                 departures.write(Departure { a, b, cause });
             }
