@@ -314,6 +314,73 @@ fn bench_proximity(c: &mut Criterion) {
             });
         });
     }
+    {
+        // 10,000 clients in 10 dense clusters (radius 30, ~250 within range of each), cap 8;
+        // each tick 15 % of them mill about, pulled back towards their cluster's centre.
+        let n = 10_000;
+        let mut rng = Rng(11);
+        let centres: Vec<[f32; 2]> = (0..10).map(|k| [k as f32 * 500.0, 0.0]).collect();
+        let mut pos: Vec<[f32; 3]> = (0..n)
+            .map(|i| {
+                let c = centres[i % centres.len()];
+                let (a, r) = (rng.unit() * std::f32::consts::TAU, rng.unit().sqrt() * 30.0);
+                [c[0] + r * a.cos(), c[1] + r * a.sin(), 0.0]
+            })
+            .collect();
+        let mut core = Proximity::new(ProximityConfig {
+            max_peers: Some(8),
+            ..config()
+        });
+        for (i, p) in pos.iter().enumerate() {
+            core.set_position(PeerId(i as u64), Realm(0), SpaceId(0), *p)
+                .unwrap();
+        }
+        let mut out = Vec::new();
+        core.tick(&mut out);
+        let mut moves = Vec::new();
+        let mut step = |pos: &mut Vec<[f32; 3]>, moves: &mut Vec<u32>, rng: &mut Rng| {
+            moves.clear();
+            for _ in 0..(n as f64 * MOVING) as usize {
+                let i = (rng.next() % n as u64) as usize;
+                let c = centres[i % centres.len()];
+                let p = &mut pos[i];
+                p[0] += rng.signed() * 0.7 + (c[0] - p[0]) * 0.01;
+                p[1] += rng.signed() * 0.7 + (c[1] - p[1]) * 0.01;
+                moves.push(i as u32);
+            }
+        };
+        for _ in 0..WARMUP_TICKS {
+            step(&mut pos, &mut moves, &mut rng);
+            for &i in &moves {
+                core.set_position(PeerId(i as u64), Realm(0), SpaceId(0), pos[i as usize])
+                    .unwrap();
+            }
+            out.clear();
+            core.tick(&mut out);
+        }
+        group.bench_function(BenchmarkId::new("crowd", n), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    step(&mut pos, &mut moves, &mut rng);
+                    out.clear();
+                    let start = Instant::now();
+                    for &i in &moves {
+                        core.set_position(PeerId(i as u64), Realm(0), SpaceId(0), pos[i as usize])
+                            .unwrap();
+                    }
+                    core.tick(&mut out);
+                    total += start.elapsed();
+                }
+                let most = (0..n as u64)
+                    .map(|i| core.nearby(PeerId(i)).map_or(0, |it| it.count()))
+                    .max()
+                    .unwrap_or(0);
+                assert!(most <= 8, "the cap holds: {most}");
+                total
+            });
+        });
+    }
     group.finish();
 }
 

@@ -464,8 +464,12 @@ impl Proximity {
 
     /// Re-evaluates every pair of moved client `i` against the clients near it.
     fn examine(&mut self, i: u32, out: &mut Vec<PairChange>) {
+        let zone = self.clients[i as usize].zone;
+        if self.zone_rules[zone as usize].cap != u32::MAX {
+            return self.examine_capped(i, out);
+        }
         let c = &mut self.clients[i as usize];
-        let (peer, pos, zone) = (c.peer, c.pos, c.zone);
+        let (peer, pos) = (c.peer, c.pos);
         let mut mine = std::mem::take(&mut c.nearby);
         let rules = self.zone_rules[zone as usize];
         let (range_sq, leave_sq) = (rules.range_sq, rules.leave_sq);
@@ -500,7 +504,8 @@ impl Proximity {
                 if !keep {
                     let other = &mut self.clients[j as usize];
                     remove_sorted(&mut other.nearby, i);
-                    if rules.cap != u32::MAX && !other.queued {
+                    // Left behind in a capped space, it has room to fill.
+                    if self.zone_rules[other.zone as usize].cap != u32::MAX && !other.queued {
                         other.queued = true;
                         self.work.push_back(j);
                     }
@@ -518,8 +523,58 @@ impl Proximity {
                 keep
             });
         }
+        for &j in entering.iter() {
+            insert_sorted(&mut mine, j);
+            let other = &mut self.clients[j as usize];
+            insert_sorted(&mut other.nearby, i);
+            out.push(PairChange::Entered {
+                a: peer,
+                b: other.peer,
+            });
+        }
+        self.clients[i as usize].nearby = mine;
+        self.seen = seen;
+        self.entering = entering;
+    }
+
+    /// [`examine`](Self::examine) in a capped zone. A client holds at most `cap` peers, so its
+    /// pairs are checked directly, and when it is full only candidates nearer than its farthest
+    /// peer by the margin can matter: the scan shrinks to that radius (in a dense crowd, a few
+    /// units instead of `range`).
+    fn examine_capped(&mut self, i: u32, out: &mut Vec<PairChange>) {
+        let c = &mut self.clients[i as usize];
+        let (peer, pos, zone) = (c.peer, c.pos, c.zone);
+        let mut mine = std::mem::take(&mut c.nearby);
+        let rules = self.zone_rules[zone as usize];
+        let cap = rules.cap as usize;
+
+        // Existing pairs: beyond leave_range or in another zone, they end.
+        let mut k = 0;
+        while k < mine.len() {
+            let j = mine[k];
+            let other = &self.clients[j as usize];
+            self.distance_checks += 1;
+            let cause = if other.zone != zone {
+                Some(DepartureCause::SpaceChange)
+            } else {
+                (dist_sq(pos, other.pos) > rules.leave_sq).then_some(DepartureCause::Range)
+            };
+            let Some(cause) = cause else {
+                k += 1;
+                continue;
+            };
+            let other_peer = other.peer;
+            mine.remove(k);
+            remove_sorted(&mut self.clients[j as usize].nearby, i);
+            self.enqueue(j);
+            out.push(PairChange::Left {
+                a: peer,
+                b: other_peer,
+                cause,
+            });
+        }
         // A space change can carry more pairs into a space than its cap allows: keep the nearest.
-        while mine.len() > rules.cap as usize {
+        while mine.len() > cap {
             let Some((_, far_peer, f)) = self.farthest(pos, &mine) else {
                 break;
             };
@@ -532,21 +587,39 @@ impl Proximity {
                 cause: DepartureCause::Replaced,
             });
         }
-        if rules.cap == u32::MAX {
-            for &j in entering.iter() {
-                insert_sorted(&mut mine, j);
-                let other = &mut self.clients[j as usize];
-                insert_sorted(&mut other.nearby, i);
-                out.push(PairChange::Entered {
-                    a: peer,
-                    b: other.peer,
+
+        // Candidates: within range, or when full within the farthest peer's distance less the
+        // margin.
+        let mut reach_sq = rules.range_sq;
+        if mine.len() >= cap {
+            let far = self.farthest(pos, &mine).map_or(0.0, |f| f.0);
+            let reach = far.sqrt() - self.config.replace_margin;
+            reach_sq = if reach > 0.0 {
+                reach_sq.min(reach * reach)
+            } else {
+                0.0
+            };
+        }
+        let mut entering = std::mem::take(&mut self.entering);
+        entering.clear();
+        if reach_sq > 0.0 {
+            let mut checks = 0u64;
+            self.grid
+                .for_each_near(zone, pos, reach_sq.sqrt() * (1.0 + 1.0e-4), |m| {
+                    checks += 1;
+                    if m.client != i
+                        && dist_sq(pos, m.pos) <= reach_sq
+                        && mine.binary_search(&m.client).is_err()
+                    {
+                        entering.push(m.client);
+                    }
                 });
-            }
-        } else if !entering.is_empty() {
+            self.distance_checks += checks;
+        }
+        if !entering.is_empty() {
             self.admit_capped(i, peer, pos, &mut mine, &entering, rules.cap, out);
         }
         self.clients[i as usize].nearby = mine;
-        self.seen = seen;
         self.entering = entering;
     }
 
