@@ -338,7 +338,7 @@ fn bench_proximity(c: &mut Criterion) {
         let mut out = Vec::new();
         core.tick(&mut out);
         let mut moves = Vec::new();
-        let mut step = |pos: &mut Vec<[f32; 3]>, moves: &mut Vec<u32>, rng: &mut Rng| {
+        let step = |pos: &mut Vec<[f32; 3]>, moves: &mut Vec<u32>, rng: &mut Rng| {
             moves.clear();
             for _ in 0..(n as f64 * MOVING) as usize {
                 let i = (rng.next() % n as u64) as usize;

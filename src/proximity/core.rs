@@ -119,6 +119,9 @@ pub struct Proximity {
     work: std::collections::VecDeque<u32>,
     /// Scratch of capped examination: candidates by distance.
     ranked: Vec<(f32, PeerId, u32)>,
+    /// Scratch of `net_changes`.
+    net_scratch: Vec<((u64, u64), usize)>,
+    keep_scratch: Vec<bool>,
     pending: Vec<PairChange>,
     distance_checks: u64,
 }
@@ -177,6 +180,8 @@ impl Proximity {
             order: Vec::new(),
             work: std::collections::VecDeque::new(),
             ranked: Vec::new(),
+            net_scratch: Vec::new(),
+            keep_scratch: Vec::new(),
             pending: Vec::new(),
             distance_checks: 0,
         }
@@ -391,6 +396,8 @@ impl Proximity {
         if self.moved.is_empty() && self.work.is_empty() {
             return;
         }
+        let first_computed = out.len();
+        let mut settled = false;
         let mut moved = std::mem::take(&mut self.moved);
         moved.retain(|&i| {
             let c = &mut self.clients[i as usize];
@@ -433,6 +440,7 @@ impl Proximity {
             && let Some(j) = self.work.pop_front()
         {
             budget -= 1;
+            settled = true;
             self.clients[j as usize].queued = false;
             if self.clients[j as usize].live {
                 self.examine(j, out);
@@ -441,6 +449,47 @@ impl Proximity {
         // `examine` marks no one as moved, so the list is reused as it is (no allocation).
         moved.clear();
         self.moved = moved;
+        if settled {
+            self.net_changes(out, first_computed);
+        }
+    }
+
+    /// Settling a capped zone can enter and drop the same pair within one tick (or drop and
+    /// re-enter it). Clients must hear only the net change: keeps, per pair, the last change
+    /// if the pair changed an odd number of times, nothing if even. Disconnects reported from
+    /// `remove` come before `from` and are left alone (a reconnect is news).
+    fn net_changes(&mut self, out: &mut Vec<PairChange>, from: usize) {
+        let key = |c: &PairChange| {
+            let (a, b) = match *c {
+                PairChange::Entered { a, b } | PairChange::Left { a, b, .. } => (a, b),
+            };
+            if a < b { (a.0, b.0) } else { (b.0, a.0) }
+        };
+        let mut order = std::mem::take(&mut self.net_scratch);
+        order.clear();
+        order.extend(out[from..].iter().enumerate().map(|(k, c)| (key(c), k)));
+        order.sort_unstable();
+        let mut keep = std::mem::take(&mut self.keep_scratch);
+        keep.clear();
+        keep.resize(out.len() - from, false);
+        for group in order.chunk_by(|x, y| x.0 == y.0) {
+            if group.len() % 2 == 1 {
+                keep[group[group.len() - 1].1] = true;
+            }
+        }
+        let mut k = 0;
+        let mut index = 0;
+        out.retain(|_| {
+            let retain = index < from || {
+                let r = keep[k];
+                k += 1;
+                r
+            };
+            index += 1;
+            retain
+        });
+        self.net_scratch = order;
+        self.keep_scratch = keep;
     }
 
     fn enqueue(&mut self, j: u32) {
