@@ -70,6 +70,9 @@ pub(crate) fn send_packets(
     time: Res<Time<Real>>,
     mut last: Local<Option<f64>>,
 ) {
+    if client.is_disconnected() || transport.disconnect_reason().is_some() {
+        return; // nothing to send to; `receive_packets` reported why once
+    }
     let now = time.elapsed_secs_f64();
     let due = last.is_none_or(|at| now - at >= 1.0 / config.send_hz);
     if !(flush.0 || due || client.is_connecting()) {
