@@ -68,6 +68,9 @@ const NEARBY_INLINE: usize = 12;
 /// A client's introduced peers: sorted dense indices.
 type NearbyIndices = SmallVec<[u32; NEARBY_INLINE]>;
 
+/// How far ahead in the mover list `touch_ahead` reads.
+const TOUCH_AHEAD: usize = 6;
+
 /// Per-client state, indexed densely by `u32`.
 #[derive(Debug)]
 struct Client {
@@ -419,10 +422,12 @@ impl Proximity {
         moved.extend(order.iter().map(|&(_, i)| i));
         self.order = order;
         // Place every mover first, so each examination sees every position of this tick.
-        for &i in &moved {
+        for (k, &i) in moved.iter().enumerate() {
+            self.touch_ahead(&moved, k);
             self.place(i);
         }
-        for &i in &moved {
+        for (k, &i) in moved.iter().enumerate() {
+            self.touch_ahead(&moved, k);
             self.examine(i, out);
             if self.zone_rules[self.clients[i as usize].zone as usize].cap != u32::MAX {
                 // A peer's move can make a farther pair of its peers replaceable.
@@ -490,6 +495,39 @@ impl Proximity {
         });
         self.net_scratch = order;
         self.keep_scratch = keep;
+    }
+
+    /// Reads the record of the mover a few places ahead, so its cache miss overlaps with the
+    /// current mover's work (the loop is bound by memory latency, and safe Rust has no prefetch).
+    #[inline]
+    fn touch_ahead(&self, moved: &[u32], k: usize) {
+        if let Some(&ahead) = moved.get(k + TOUCH_AHEAD) {
+            let c = &self.clients[ahead as usize];
+            std::hint::black_box((c.pos[0], c.nearby.first()));
+        }
+    }
+
+    /// Ends the pair of `x` (its set `x_set`, taken out of its record) and `y`, reports it,
+    /// and queues `y` to fill the slot it lost.
+    fn unpair(
+        &mut self,
+        x_set: &mut NearbyIndices,
+        x: u32,
+        x_peer: PeerId,
+        y: u32,
+        cause: DepartureCause,
+        out: &mut Vec<PairChange>,
+    ) {
+        remove_sorted(x_set, y);
+        let other = &mut self.clients[y as usize];
+        remove_sorted(&mut other.nearby, x);
+        let y_peer = other.peer;
+        self.enqueue(y);
+        out.push(PairChange::Left {
+            a: x_peer,
+            b: y_peer,
+            cause,
+        });
     }
 
     fn enqueue(&mut self, j: u32) {
@@ -612,29 +650,14 @@ impl Proximity {
                 k += 1;
                 continue;
             };
-            let other_peer = other.peer;
-            mine.remove(k);
-            remove_sorted(&mut self.clients[j as usize].nearby, i);
-            self.enqueue(j);
-            out.push(PairChange::Left {
-                a: peer,
-                b: other_peer,
-                cause,
-            });
+            self.unpair(&mut mine, i, peer, j, cause, out);
         }
         // A space change can carry more pairs into a space than its cap allows: keep the nearest.
         while mine.len() > cap {
-            let Some((_, far_peer, f)) = self.farthest(pos, &mine) else {
+            let Some((.., f)) = self.farthest(pos, &mine) else {
                 break;
             };
-            remove_sorted(&mut mine, f);
-            remove_sorted(&mut self.clients[f as usize].nearby, i);
-            self.enqueue(f);
-            out.push(PairChange::Left {
-                a: peer,
-                b: far_peer,
-                cause: DepartureCause::Replaced,
-            });
+            self.unpair(&mut mine, i, peer, f, DepartureCause::Replaced, out);
         }
 
         // Candidates: within range, or when full within the farthest peer's distance less the
@@ -722,25 +745,13 @@ impl Proximity {
             } else {
                 None
             };
-            if let Some((_, far_peer, f)) = my_far {
-                remove_sorted(mine, f);
-                remove_sorted(&mut self.clients[f as usize].nearby, i);
-                self.enqueue(f);
-                out.push(PairChange::Left {
-                    a: peer,
-                    b: far_peer,
-                    cause: DepartureCause::Replaced,
-                });
+            if let Some((.., f)) = my_far {
+                self.unpair(mine, i, peer, f, DepartureCause::Replaced, out);
             }
-            if let Some((_, far_peer, g)) = their_far {
-                remove_sorted(&mut self.clients[j as usize].nearby, g);
-                remove_sorted(&mut self.clients[g as usize].nearby, j);
-                self.enqueue(g);
-                out.push(PairChange::Left {
-                    a: other_peer,
-                    b: far_peer,
-                    cause: DepartureCause::Replaced,
-                });
+            if let Some((.., g)) = their_far {
+                let mut theirs = std::mem::take(&mut self.clients[j as usize].nearby);
+                self.unpair(&mut theirs, j, other_peer, g, DepartureCause::Replaced, out);
+                self.clients[j as usize].nearby = theirs;
             }
             insert_sorted(mine, j);
             insert_sorted(&mut self.clients[j as usize].nearby, i);

@@ -66,7 +66,7 @@ pub(crate) fn send_packets(
     mut stats: ResMut<ServerStats>,
 ) {
     transport.send(&mut server);
-    (stats.datagrams_out, stats.bytes_out) = transport.sent;
+    (stats.datagrams_out, stats.bytes_out) = transport.sent();
 }
 
 /// On app exit every client gets netcode's disconnect packets, so they see a clean disconnect

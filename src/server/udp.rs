@@ -45,15 +45,19 @@ pub struct ReceiveCounts {
 /// The UDP socket and netcode server, as a resource.
 #[derive(Resource)]
 pub struct ServerTransport {
-    socket: UdpSocket,
     netcode: NetcodeServer,
+    outlet: Outlet,
     buffer: Box<[u8; NETCODE_MAX_PACKET_BYTES]>,
     per_address: FxHashMap<SocketAddr, u32>,
-    offenders: Vec<u64>,
     /// Running totals of every receive pass.
     pub totals: ReceiveCounts,
-    /// Datagrams and bytes written.
-    pub sent: (u64, u64),
+}
+
+/// Where netcode's results go: the socket, the clients to drop, and what was written.
+struct Outlet {
+    socket: UdpSocket,
+    offenders: Vec<u64>,
+    sent: (u64, u64),
 }
 
 impl ServerTransport {
@@ -79,13 +83,15 @@ impl ServerTransport {
             authentication,
         });
         Ok(ServerTransport {
-            socket,
             netcode,
+            outlet: Outlet {
+                socket,
+                offenders: Vec::new(),
+                sent: (0, 0),
+            },
             buffer: Box::new([0; NETCODE_MAX_PACKET_BYTES]),
             per_address: FxHashMap::default(),
-            offenders: Vec::new(),
             totals: ReceiveCounts::default(),
-            sent: (0, 0),
         })
     }
 
@@ -96,7 +102,7 @@ impl ServerTransport {
 
     /// The address the socket is bound to.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.socket.local_addr()
+        self.outlet.socket.local_addr()
     }
 
     /// Advances netcode by `dt`, reads a bounded number of datagrams, and feeds renet.
@@ -105,7 +111,7 @@ impl ServerTransport {
         self.netcode.update(dt);
         self.per_address.clear();
         for _ in 0..MAX_DATAGRAMS_PER_UPDATE {
-            let (len, addr) = match self.socket.recv_from(&mut self.buffer[..]) {
+            let (len, addr) = match self.outlet.socket.recv_from(&mut self.buffer[..]) {
                 Ok(got) => got,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -125,28 +131,14 @@ impl ServerTransport {
                 continue;
             }
             let result = self.netcode.process_packet(addr, &mut self.buffer[..len]);
-            handle(
-                result,
-                &self.socket,
-                server,
-                &mut counts,
-                &mut self.offenders,
-                &mut self.sent,
-            );
+            self.outlet.handle(result, server, &mut counts);
         }
         for client_id in self.netcode.clients_id() {
             let result = self.netcode.update_client(client_id);
-            handle(
-                result,
-                &self.socket,
-                server,
-                &mut counts,
-                &mut self.offenders,
-                &mut self.sent,
-            );
+            self.outlet.handle(result, server, &mut counts);
         }
         let mut leaving = server.disconnections_id();
-        leaving.append(&mut self.offenders);
+        leaving.append(&mut self.outlet.offenders);
         for client_id in leaving {
             if !self.netcode.is_client_connected(client_id) {
                 // Already gone from netcode; make sure renet forgets it too.
@@ -156,17 +148,15 @@ impl ServerTransport {
                 continue;
             }
             let result = self.netcode.disconnect(client_id);
-            handle(
-                result,
-                &self.socket,
-                server,
-                &mut counts,
-                &mut self.offenders,
-                &mut self.sent,
-            );
+            self.outlet.handle(result, server, &mut counts);
         }
         add(&mut self.totals, counts);
         counts
+    }
+
+    /// Datagrams and bytes written so far.
+    pub fn sent(&self) -> (u64, u64) {
+        self.outlet.sent
     }
 
     /// Encrypts and writes every packet renet has queued.
@@ -178,9 +168,9 @@ impl ServerTransport {
             for packet in packets {
                 match self.netcode.generate_payload_packet(client_id, &packet) {
                     Ok((addr, payload)) => {
-                        self.sent.0 += 1;
-                        self.sent.1 += payload.len() as u64;
-                        if let Err(e) = self.socket.send_to(payload, addr) {
+                        self.outlet.sent.0 += 1;
+                        self.outlet.sent.1 += payload.len() as u64;
+                        if let Err(e) = self.outlet.socket.send_to(payload, addr) {
                             debug!("send to client {client_id} ({addr}) failed: {e}");
                             break;
                         }
@@ -199,14 +189,7 @@ impl ServerTransport {
         let mut counts = ReceiveCounts::default();
         for client_id in self.netcode.clients_id() {
             let result = self.netcode.disconnect(client_id);
-            handle(
-                result,
-                &self.socket,
-                server,
-                &mut counts,
-                &mut self.offenders,
-                &mut self.sent,
-            );
+            self.outlet.handle(result, server, &mut counts);
         }
     }
 }
@@ -219,64 +202,67 @@ fn add(total: &mut ReceiveCounts, c: ReceiveCounts) {
     total.renet_panics += c.renet_panics;
 }
 
-fn handle(
-    result: ServerResult,
-    socket: &UdpSocket,
-    server: &mut RenetServer,
-    counts: &mut ReceiveCounts,
-    offenders: &mut Vec<u64>,
-    sent: &mut (u64, u64),
-) {
-    let mut send = |packet: &[u8], addr: SocketAddr| {
-        sent.0 += 1;
-        sent.1 += packet.len() as u64;
-        if let Err(e) = socket.send_to(packet, addr) {
-            debug!("send to {addr} failed: {e}");
-        }
-    };
-    match result {
-        ServerResult::None => {}
-        ServerResult::PacketToSend { payload, addr } => send(payload, addr),
-        ServerResult::Payload { client_id, payload } => {
-            if offenders.contains(&client_id) {
-                return;
+impl Outlet {
+    fn handle(
+        &mut self,
+        result: ServerResult,
+        server: &mut RenetServer,
+        counts: &mut ReceiveCounts,
+    ) {
+        let (socket, offenders, sent) = (&self.socket, &mut self.offenders, &mut self.sent);
+        let mut send = |packet: &[u8], addr: SocketAddr| {
+            sent.0 += 1;
+            sent.1 += packet.len() as u64;
+            if let Err(e) = socket.send_to(packet, addr) {
+                debug!("send to {addr} failed: {e}");
             }
-            if let Err(fault) = renet_guard::check(payload) {
-                warn!("client {client_id}: {fault}; disconnecting it");
-                counts.guarded += 1;
-                offenders.push(client_id);
-                return;
-            }
-            // Defence in depth: any panic renet still has in it ends this client, not the server.
-            match catch_unwind(AssertUnwindSafe(|| {
-                server.process_packet_from(payload, client_id)
-            })) {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => debug!("payload for unknown client {client_id}: {e}"),
-                Err(_) => {
-                    warn!("renet panicked on a packet from client {client_id}; disconnecting it");
-                    counts.renet_panics += 1;
+        };
+        match result {
+            ServerResult::None => {}
+            ServerResult::PacketToSend { payload, addr } => send(payload, addr),
+            ServerResult::Payload { client_id, payload } => {
+                if offenders.contains(&client_id) {
+                    return;
+                }
+                if let Err(fault) = renet_guard::check(payload) {
+                    warn!("client {client_id}: {fault}; disconnecting it");
+                    counts.guarded += 1;
                     offenders.push(client_id);
+                    return;
+                }
+                // Defence in depth: any panic renet still has in it ends this client, not the server.
+                match catch_unwind(AssertUnwindSafe(|| {
+                    server.process_packet_from(payload, client_id)
+                })) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => debug!("payload for unknown client {client_id}: {e}"),
+                    Err(_) => {
+                        warn!(
+                            "renet panicked on a packet from client {client_id}; disconnecting it"
+                        );
+                        counts.renet_panics += 1;
+                        offenders.push(client_id);
+                    }
                 }
             }
-        }
-        ServerResult::ClientConnected {
-            client_id,
-            addr,
-            payload,
-            ..
-        } => {
-            server.add_connection(client_id);
-            send(payload, addr);
-        }
-        ServerResult::ClientDisconnected {
-            client_id,
-            addr,
-            payload,
-        } => {
-            server.remove_connection(client_id);
-            if let Some(payload) = payload {
+            ServerResult::ClientConnected {
+                client_id,
+                addr,
+                payload,
+                ..
+            } => {
+                server.add_connection(client_id);
                 send(payload, addr);
+            }
+            ServerResult::ClientDisconnected {
+                client_id,
+                addr,
+                payload,
+            } => {
+                server.remove_connection(client_id);
+                if let Some(payload) = payload {
+                    send(payload, addr);
+                }
             }
         }
     }
