@@ -68,9 +68,6 @@ const NEARBY_INLINE: usize = 12;
 /// A client's introduced peers: sorted dense indices.
 type NearbyIndices = SmallVec<[u32; NEARBY_INLINE]>;
 
-/// How far ahead in the mover list `touch_ahead` reads.
-const TOUCH_AHEAD: usize = 6;
-
 /// Per-client state, indexed densely by `u32`.
 #[derive(Debug)]
 struct Client {
@@ -422,12 +419,10 @@ impl Proximity {
         moved.extend(order.iter().map(|&(_, i)| i));
         self.order = order;
         // Place every mover first, so each examination sees every position of this tick.
-        for (k, &i) in moved.iter().enumerate() {
-            self.touch_ahead(&moved, k);
+        for &i in &moved {
             self.place(i);
         }
-        for (k, &i) in moved.iter().enumerate() {
-            self.touch_ahead(&moved, k);
+        for &i in &moved {
             self.examine(i, out);
             if self.zone_rules[self.clients[i as usize].zone as usize].cap != u32::MAX {
                 // A peer's move can make a farther pair of its peers replaceable.
@@ -495,16 +490,6 @@ impl Proximity {
         });
         self.net_scratch = order;
         self.keep_scratch = keep;
-    }
-
-    /// Reads the record of the mover a few places ahead, so its cache miss overlaps with the
-    /// current mover's work (the loop is bound by memory latency, and safe Rust has no prefetch).
-    #[inline]
-    fn touch_ahead(&self, moved: &[u32], k: usize) {
-        if let Some(&ahead) = moved.get(k + TOUCH_AHEAD) {
-            let c = &self.clients[ahead as usize];
-            std::hint::black_box((c.pos[0], c.nearby.first()));
-        }
     }
 
     /// Ends the pair of `x` (its set `x_set`, taken out of its record) and `y`, reports it,
