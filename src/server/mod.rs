@@ -3,7 +3,7 @@
 //!
 //! Data path of one frame:
 //! [`PreUpdate`] renet receive → [`MingleServerSystems::Receive`] (decode, update [`Position`],
-//! answer refreshes, relay signals) → [`FixedUpdate`] [`MingleServerSystems::Proximity`] (one
+//! answer refreshes, relay signals) → [`FixedUpdate`](bevy::app::FixedUpdate) [`MingleServerSystems::Proximity`] (one
 //! tick: [`Introduction`] / [`Departure`] messages) → [`PostUpdate`]
 //! [`MingleServerSystems::Send`] (one `PeersChanged` per client) → renet send.
 //!
@@ -61,7 +61,7 @@ pub enum MingleServerSystems {
     /// disconnects idle or abusive clients. Runs in [`PreUpdate`], after [`RenetReceive`].
     Receive,
     /// One proximity tick: writes [`Introduction`] and [`Departure`] messages and updates every
-    /// [`NearbySet`]. Runs in [`FixedUpdate`].
+    /// [`NearbySet`]. Runs in [`FixedUpdate`](bevy::app::FixedUpdate).
     Proximity,
     /// Sends each client at most one `PeersChanged`. Runs in [`PostUpdate`], before [`RenetSend`].
     Send,
