@@ -32,6 +32,8 @@ mod position;
 mod receive;
 mod state;
 mod transport;
+#[cfg(feature = "webrtc")]
+mod webrtc;
 
 use bevy::app::{App, Last, Plugin, PostUpdate, PreUpdate};
 use bevy::prelude::{
@@ -47,6 +49,8 @@ pub use api::{ClientError, MingleClient};
 pub use config::MingleClientConfig;
 pub use messages::{MessageRejected, PeerEntered, PeerLeft, SignalReceived};
 pub use state::{MingleClientStats, MingleLocal, MingleSession, NearbyPeers};
+#[cfg(feature = "webrtc")]
+pub use webrtc::{LinkClosed, LinkData, LinkOpened, MingleWebRtcPlugin, WebRtcConfig, WebRtcLinks};
 
 use crate::protocol::connection_config;
 

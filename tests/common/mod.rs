@@ -159,7 +159,24 @@ impl Harness {
             realm,
             ..MingleClientConfig::default()
         };
-        self.try_connect(config, space, pos)
+        self.try_connect(config, space, pos, |_| {})
+            .unwrap_or_else(|why| panic!("client {id} was not welcomed: {why}"))
+    }
+
+    /// Connects a client whose app `customize` extends first (more plugins, systems).
+    pub fn connect_customized(
+        &mut self,
+        id: u64,
+        pos: Vec3,
+        customize: impl FnOnce(&mut App),
+    ) -> usize {
+        let config = MingleClientConfig {
+            server: self.addr(),
+            client_id: id,
+            realm: Realm(1),
+            ..MingleClientConfig::default()
+        };
+        self.try_connect(config, SpaceId(0), pos, customize)
             .unwrap_or_else(|why| panic!("client {id} was not welcomed: {why}"))
     }
 
@@ -170,7 +187,7 @@ impl Harness {
             connect_token: Some(token.to_owned()),
             ..MingleClientConfig::default()
         };
-        self.try_connect(config, SpaceId(0), pos)
+        self.try_connect(config, SpaceId(0), pos, |_| {})
     }
 
     fn try_connect(
@@ -178,6 +195,7 @@ impl Harness {
         config: MingleClientConfig,
         space: SpaceId,
         pos: Vec3,
+        customize: impl FnOnce(&mut App),
     ) -> Result<usize, String> {
         let id = config.client_id;
         let mut app = App::new();
@@ -189,6 +207,7 @@ impl Harness {
             }))
             .init_resource::<Recorder>()
             .add_systems(Update, record);
+        customize(&mut app);
         app.world_mut()
             .spawn((MingleLocal { space }, Transform::from_translation(pos)));
         self.clients.push(Client {

@@ -1,0 +1,401 @@
+//! WebRTC links between introduced peers (cargo feature `webrtc`), on str0m (sans-IO).
+//!
+//! On [`PeerEntered`] the peer with the lower id offers (both sides compute the same rule, so
+//! there is no glare); offer and answer travel through mingle's `Signal` relay with the host
+//! candidates inside the SDP; a data channel opens ([`LinkOpened`]) and carries bytes
+//! ([`WebRtcLinks::send`], [`LinkData`]) — where a game sends its Opus frames. On [`PeerLeft`]
+//! the link closes ([`LinkClosed`]). Attempts are paced (at most `max_in_flight` at once,
+//! `stagger` apart, as the original client did with 3 and 250 ms), a stuck attempt times out,
+//! every outcome is reported to the server (`ConnectionReport`), and a failure asks for a
+//! `RequestPeerRefresh`, as the original client did.
+//!
+//! All links share one UDP socket; str0m tells which link a datagram belongs to.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use bevy::app::{App, Plugin, Update};
+use bevy::log::{debug, warn};
+use bevy::prelude::{
+    IntoScheduleConfigs, Message, MessageReader, MessageWriter, Res, ResMut, Resource,
+};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::channel::ChannelId;
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+use super::{MingleClient, MingleSession, PeerEntered, PeerLeft, SignalReceived};
+use crate::protocol::{ConnectionOutcome, PeerId};
+
+/// How links are made.
+#[derive(Debug, Clone, Resource)]
+pub struct WebRtcConfig {
+    /// Attempts in flight at once. Default: 3.
+    pub max_in_flight: usize,
+    /// Time between starting two attempts. Default: 250 ms.
+    pub stagger: Duration,
+    /// An attempt not connected by then is abandoned and reported as timed out. Default: 10 s.
+    pub attempt_timeout: Duration,
+    /// Local UDP address for all links. Default: `0.0.0.0:0`.
+    pub bind: SocketAddr,
+    /// The address advertised as host candidate when `bind` is unspecified (0.0.0.0).
+    /// Default: 127.0.0.1. Behind NAT a game also needs STUN/TURN (see the README).
+    pub host_ip: IpAddr,
+}
+
+impl Default for WebRtcConfig {
+    fn default() -> Self {
+        WebRtcConfig {
+            max_in_flight: 3,
+            stagger: Duration::from_millis(250),
+            attempt_timeout: Duration::from_secs(10),
+            bind: SocketAddr::from(([0, 0, 0, 0], 0)),
+            host_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        }
+    }
+}
+
+/// A link to `0` opened: its data channel can carry bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
+pub struct LinkOpened(pub PeerId);
+
+/// The link to `0` closed (the peer left, or the link failed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
+pub struct LinkClosed(pub PeerId);
+
+/// Bytes from a peer's data channel.
+#[derive(Debug, Clone, PartialEq, Eq, Message)]
+pub struct LinkData {
+    /// The sender.
+    pub from: PeerId,
+    /// What it sent.
+    pub data: Vec<u8>,
+}
+
+/// One peer connection.
+struct Link {
+    rtc: Rtc,
+    started: Instant,
+    pending: Option<SdpPendingOffer>,
+    channel: Option<ChannelId>,
+    open: bool,
+}
+
+/// Every link, the shared socket, and the queue of attempts to start.
+#[derive(Resource)]
+pub struct WebRtcLinks {
+    socket: UdpSocket,
+    host: SocketAddr,
+    links: BTreeMap<PeerId, Link>,
+    waiting: VecDeque<PeerId>,
+    last_start: Option<Instant>,
+    buf: Vec<u8>,
+}
+
+impl WebRtcLinks {
+    /// Sends bytes on the data channel to `peer` (binary, reliable). Returns whether the link
+    /// is open and took them.
+    pub fn send(&mut self, peer: PeerId, data: &[u8]) -> bool {
+        let Some(link) = self.links.get_mut(&peer) else {
+            return false;
+        };
+        let Some(id) = link.channel else { return false };
+        match link.rtc.channel(id) {
+            Some(mut channel) => channel.write(true, data).unwrap_or(false),
+            None => false,
+        }
+    }
+
+    /// Whether the link to `peer` is open.
+    pub fn is_open(&self, peer: PeerId) -> bool {
+        self.links.get(&peer).is_some_and(|l| l.open)
+    }
+
+    /// Peers with an open link.
+    pub fn open_links(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.links.iter().filter(|(_, l)| l.open).map(|(p, _)| *p)
+    }
+
+    /// The local UDP address of the links.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.host
+    }
+
+    fn new_rtc(&self) -> Rtc {
+        let mut rtc = Rtc::new(Instant::now());
+        match Candidate::host(self.host, "udp") {
+            Ok(c) => {
+                rtc.add_local_candidate(c);
+            }
+            Err(e) => warn!("mingle webrtc: bad host candidate {}: {e}", self.host),
+        }
+        rtc
+    }
+}
+
+/// Adds WebRTC links to a game using [`MingleClientPlugin`](super::MingleClientPlugin).
+#[derive(Default)]
+pub struct MingleWebRtcPlugin {
+    /// How links are made.
+    pub config: WebRtcConfig,
+}
+
+impl Plugin for MingleWebRtcPlugin {
+    /// # Panics
+    /// If the UDP socket for the links cannot be bound.
+    fn build(&self, app: &mut App) {
+        str0m::crypto::from_feature_flags().install_process_default();
+        let socket = UdpSocket::bind(self.config.bind).unwrap_or_else(|e| {
+            panic!(
+                "MingleWebRtcPlugin: cannot bind UDP {}: {e}",
+                self.config.bind
+            )
+        });
+        socket
+            .set_nonblocking(true)
+            .expect("a bound UDP socket can be made non-blocking");
+        let mut host = socket.local_addr().expect("a bound socket has an address");
+        if host.ip().is_unspecified() {
+            host.set_ip(self.config.host_ip);
+        }
+        app.insert_resource(self.config.clone())
+            .insert_resource(WebRtcLinks {
+                socket,
+                host,
+                links: BTreeMap::new(),
+                waiting: VecDeque::new(),
+                last_start: None,
+                buf: vec![0; 2000],
+            })
+            .add_message::<LinkOpened>()
+            .add_message::<LinkClosed>()
+            .add_message::<LinkData>()
+            .add_systems(
+                Update,
+                (follow_peers, answer_signals, start_attempts, drive_links).chain(),
+            );
+    }
+}
+
+const OFFER: u8 = b'O';
+const ANSWER: u8 = b'A';
+
+/// Queues an offer to each newcomer we should call; closes links to peers that left.
+fn follow_peers(
+    mut links: ResMut<WebRtcLinks>,
+    session: Option<Res<MingleSession>>,
+    mut entered: MessageReader<PeerEntered>,
+    mut left: MessageReader<PeerLeft>,
+    mut closed: MessageWriter<LinkClosed>,
+) {
+    let me = session.map(|s| s.you);
+    for PeerEntered(peer) in entered.read() {
+        // The lower id offers: both sides agree without talking.
+        if me.is_some_and(|me| me < *peer)
+            && !links.links.contains_key(peer)
+            && !links.waiting.contains(peer)
+        {
+            links.waiting.push_back(*peer);
+        }
+    }
+    for PeerLeft(peer) in left.read() {
+        links.waiting.retain(|p| p != peer);
+        if let Some(mut link) = links.links.remove(peer) {
+            link.rtc.disconnect();
+            closed.write(LinkClosed(*peer));
+        }
+    }
+}
+
+/// Answers offers and applies answers arriving through mingle's relay.
+fn answer_signals(
+    mut links: ResMut<WebRtcLinks>,
+    mut signals: MessageReader<SignalReceived>,
+    mut mingle: MingleClient,
+) {
+    for signal in signals.read() {
+        let (kind, sdp) = match signal.payload.split_first() {
+            Some((k, rest)) => (*k, String::from_utf8_lossy(rest).into_owned()),
+            None => continue,
+        };
+        match kind {
+            OFFER => {
+                let Ok(offer) = SdpOffer::from_sdp_string(&sdp) else {
+                    warn!("mingle webrtc: unreadable offer from {}", signal.from);
+                    continue;
+                };
+                let mut rtc = links.new_rtc();
+                match rtc.sdp_api().accept_offer(offer) {
+                    Ok(answer) => {
+                        let mut payload = vec![ANSWER];
+                        payload.extend_from_slice(answer.to_sdp_string().as_bytes());
+                        let _ = mingle.send_signal(signal.from, payload);
+                        links.links.insert(
+                            signal.from,
+                            Link {
+                                rtc,
+                                started: Instant::now(),
+                                pending: None,
+                                channel: None,
+                                open: false,
+                            },
+                        );
+                    }
+                    Err(e) => {
+                        warn!("mingle webrtc: cannot answer {}: {e}", signal.from);
+                        let _ = mingle.report_connection(signal.from, ConnectionOutcome::Failed);
+                    }
+                }
+            }
+            ANSWER => {
+                let Ok(answer) = SdpAnswer::from_sdp_string(&sdp) else {
+                    continue;
+                };
+                let Some(link) = links.links.get_mut(&signal.from) else {
+                    continue;
+                };
+                if let Some(pending) = link.pending.take()
+                    && let Err(e) = link.rtc.sdp_api().accept_answer(pending, answer)
+                {
+                    warn!("mingle webrtc: bad answer from {}: {e}", signal.from);
+                }
+            }
+            _ => debug!("mingle webrtc: unknown signal from {}", signal.from),
+        }
+    }
+}
+
+/// Starts queued offers: at most `max_in_flight` unconnected links, `stagger` apart.
+fn start_attempts(
+    mut links: ResMut<WebRtcLinks>,
+    config: Res<WebRtcConfig>,
+    mut mingle: MingleClient,
+) {
+    let in_flight = links.links.values().filter(|l| !l.open).count();
+    if in_flight >= config.max_in_flight
+        || links
+            .last_start
+            .is_some_and(|t| t.elapsed() < config.stagger)
+    {
+        return;
+    }
+    let Some(peer) = links.waiting.pop_front() else {
+        return;
+    };
+    let mut rtc = links.new_rtc();
+    let mut change = rtc.sdp_api();
+    let channel = change.add_channel("mingle".into());
+    let Some((offer, pending)) = change.apply() else {
+        return;
+    };
+    let mut payload = vec![OFFER];
+    payload.extend_from_slice(offer.to_sdp_string().as_bytes());
+    if mingle.send_signal(peer, payload).is_err() {
+        links.waiting.push_front(peer);
+        return;
+    }
+    links.last_start = Some(Instant::now());
+    links.links.insert(
+        peer,
+        Link {
+            rtc,
+            started: Instant::now(),
+            pending: Some(pending),
+            channel: Some(channel),
+            open: false,
+        },
+    );
+}
+
+/// Feeds datagrams and time to every link, writes what they transmit, and turns their events
+/// into messages and connection reports.
+fn drive_links(
+    mut links: ResMut<WebRtcLinks>,
+    config: Res<WebRtcConfig>,
+    mut mingle: MingleClient,
+    mut opened: MessageWriter<LinkOpened>,
+    mut closed: MessageWriter<LinkClosed>,
+    mut data: MessageWriter<LinkData>,
+) {
+    let links = &mut *links;
+    let local = links.host;
+    // Until WouldBlock: the socket is drained.
+    while let Ok((n, source)) = links.socket.recv_from(&mut links.buf) {
+        let Ok(contents) = links.buf[..n].try_into() else {
+            continue;
+        };
+        let input = Input::Receive(
+            Instant::now(),
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: local,
+                contents,
+            },
+        );
+        if let Some(link) = links.links.values_mut().find(|l| l.rtc.accepts(&input)) {
+            let _ = link.rtc.handle_input(input);
+        }
+    }
+    let now = Instant::now();
+    let mut ended: Vec<(PeerId, Option<ConnectionOutcome>)> = Vec::new();
+    for (&peer, link) in links.links.iter_mut() {
+        if link.rtc.handle_input(Input::Timeout(now)).is_err() {
+            ended.push((peer, Some(ConnectionOutcome::Failed)));
+            continue;
+        }
+        loop {
+            match link.rtc.poll_output() {
+                Ok(Output::Transmit(t)) => {
+                    let _ = links.socket.send_to(&t.contents, t.destination);
+                }
+                Ok(Output::Timeout(_)) => break,
+                Ok(Output::Event(Event::ChannelOpen(id, _))) => {
+                    link.channel = Some(id);
+                    link.open = true;
+                    opened.write(LinkOpened(peer));
+                    let _ = mingle.report_connection(peer, ConnectionOutcome::Connected);
+                }
+                Ok(Output::Event(Event::ChannelData(d))) => {
+                    data.write(LinkData {
+                        from: peer,
+                        data: d.data,
+                    });
+                }
+                Ok(Output::Event(Event::ChannelClose(_))) => {
+                    ended.push((peer, None));
+                }
+                Ok(Output::Event(Event::IceConnectionStateChange(
+                    IceConnectionState::Disconnected,
+                ))) => {
+                    let outcome = (!link.open).then_some(ConnectionOutcome::Failed);
+                    ended.push((peer, outcome));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    debug!("mingle webrtc: link to {peer} failed: {e}");
+                    ended.push((peer, (!link.open).then_some(ConnectionOutcome::Failed)));
+                    break;
+                }
+            }
+        }
+        if !link.open && now.duration_since(link.started) > config.attempt_timeout {
+            ended.push((peer, Some(ConnectionOutcome::TimedOut)));
+        }
+    }
+    for (peer, outcome) in ended {
+        let Some(mut link) = links.links.remove(&peer) else {
+            continue;
+        };
+        link.rtc.disconnect();
+        if link.open {
+            closed.write(LinkClosed(peer));
+        }
+        if let Some(outcome) = outcome {
+            let _ = mingle.report_connection(peer, outcome);
+            // As the original client did: after a failure, re-sync the peer set.
+            let _ = mingle.request_refresh();
+        }
+    }
+}
