@@ -75,3 +75,8 @@ pub mod prelude {
         Departure, Introduction, MingleServerConfig, MingleServerPlugin, MingleServerSystems,
     };
 }
+
+/// The README's code blocks, compiled as doc tests so they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
