@@ -27,6 +27,26 @@ pub struct ServerArgs {
     /// its own id). Never do this on the open internet.
     #[arg(long, env = "MINGLE_INSECURE")]
     pub insecure: bool,
+    /// Open a window drawing every client, circle and pair (feature `debug-window`).
+    #[cfg(feature = "debug-window")]
+    #[arg(long)]
+    pub debug_window: bool,
+    /// Simulated in-process clients walking about, for the debug window.
+    #[cfg(feature = "debug-window")]
+    #[arg(long, default_value_t = 0)]
+    pub demo_bots: usize,
+    /// Demo layout: `walking`, or `pair` (two still bots, fixed camera; for tests).
+    #[cfg(feature = "debug-window")]
+    #[arg(long, default_value = "walking")]
+    pub demo_layout: String,
+    /// Write a PNG of the debug window to FILE (with --exit-after-frames).
+    #[cfg(feature = "debug-window")]
+    #[arg(long, value_name = "FILE")]
+    pub screenshot: Option<PathBuf>,
+    /// Exit after this many frames of the debug window.
+    #[cfg(feature = "debug-window")]
+    #[arg(long)]
+    pub exit_after_frames: Option<u32>,
     /// The address clients dial, written into tokens [default: the bound address].
     #[arg(long, env = "MINGLE_PUBLIC_ADDR", value_name = "ADDR")]
     pub public_addr: Option<SocketAddr>,

@@ -84,13 +84,40 @@ fn main() -> ExitCode {
         plugin = plugin.with_private_key(key);
     }
     let mut app = App::new();
-    app.add_plugins((
-        MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(period)),
-        LogPlugin::default(),
-        plugin,
-    ))
-    .insert_resource(stop)
-    .add_systems(First, stop_on_signal);
+    #[cfg(feature = "debug-window")]
+    let windowed = args.debug_window;
+    #[cfg(not(feature = "debug-window"))]
+    let windowed = false;
+    if windowed {
+        #[cfg(feature = "debug-window")]
+        app.add_plugins((
+            DefaultPlugins.set(WindowPlugin {
+                primary_window: Some(Window {
+                    title: "mingle".into(),
+                    resolution: (800, 600).into(),
+                    ..default()
+                }),
+                ..default()
+            }),
+            plugin,
+            mingle::server::MingleDebugWindowPlugin {
+                demo_bots: args.demo_bots,
+                layout: match args.demo_layout.as_str() {
+                    "pair" => mingle::server::DemoLayout::Pair,
+                    _ => mingle::server::DemoLayout::Walking,
+                },
+                screenshot: args.screenshot.clone(),
+                exit_after_frames: args.exit_after_frames,
+            },
+        ));
+    } else {
+        app.add_plugins((
+            MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(period)),
+            LogPlugin::default(),
+            plugin,
+        ));
+    }
+    app.insert_resource(stop).add_systems(First, stop_on_signal);
     info!(
         "mingle-server listening on udp://{} (range {}, leave_range {}, tick {} Hz, loop {} Hz, max_clients {}, idle_timeout {} s, {}, metrics {})",
         app.world().resource::<ServerAddress>().0,

@@ -19,6 +19,8 @@
 
 mod components;
 mod config;
+#[cfg(feature = "debug-window")]
+mod debug_window;
 mod intake;
 mod messages;
 mod metrics;
@@ -41,6 +43,8 @@ pub use components::{ClientHealth, NearbySet, Peer, PeerDirectory, Position, Spa
 pub use config::{
     ConfigError, DEFAULT_CONFIG_TOML, MAX_CLIENTS_LIMIT, MingleServerConfig, NotifyMode,
 };
+#[cfg(feature = "debug-window")]
+pub use debug_window::{DemoLayout, MingleDebugWindowPlugin, PAIR_COLOR, space_color};
 pub use messages::{ConnectionReported, Departure, Introduction};
 pub use metrics::{
     IntroductionLedger, MetricsError, MingleMetricsPlugin, REPORT_TIMEOUT_SECS, install_prometheus,

@@ -70,6 +70,8 @@ pub struct ServerStats {
     pub distance_checks: u64,
     /// Proximity ticks run.
     pub ticks: u64,
+    /// How long the last proximity tick took, seconds.
+    pub last_tick_secs: f64,
     /// UDP datagrams read.
     pub datagrams_in: u64,
     /// UDP bytes read.

@@ -110,5 +110,6 @@ fn proximity_tick(
             }
         }
     }
-    metrics::histogram!("mingle_proximity_tick_seconds").record(started.elapsed().as_secs_f64());
+    stats.last_tick_secs = started.elapsed().as_secs_f64();
+    metrics::histogram!("mingle_proximity_tick_seconds").record(stats.last_tick_secs);
 }
