@@ -53,7 +53,7 @@
 //! connect token), with the fix in the message; validate first
 //! ([`server::MingleServerConfig::validate`]) to handle those as errors.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod auth;

@@ -3,7 +3,8 @@
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
-use super::grid::{CellKey, Grid, Member};
+use super::grid::{CellId, Grid, Member};
+use super::prefetch::prefetch;
 use super::rules::ProximityConfig;
 use crate::protocol::{PeerId, Realm, SpaceId};
 
@@ -68,14 +69,16 @@ const NEARBY_INLINE: usize = 12;
 /// A client's introduced peers: sorted dense indices.
 type NearbyIndices = SmallVec<[u32; NEARBY_INLINE]>;
 
-/// Per-client state, indexed densely by `u32`.
+/// Per-client state, indexed densely by `u32`. Exactly two cache lines, so a prefetch of a
+/// record ahead of its turn brings all of it.
 #[derive(Debug)]
+#[repr(align(64))]
 struct Client {
     peer: PeerId,
     zone: u32,
     pos: [f32; 3],
     /// The grid cell and slot holding this client, once the first tick placed it.
-    at: Option<(CellKey, u32)>,
+    at: Option<(CellId, u32)>,
     live: bool,
     moved: bool,
     /// In the worklist of this tick (capped zones).
@@ -109,12 +112,14 @@ pub struct Proximity {
     zone_members: Vec<u32>,
     free_zones: Vec<u32>,
     grid: Grid,
-    moved: Vec<u32>,
-    /// Scratch of `examine`: which of the examined client's pairs were seen near, and new ones.
+    /// Clients whose position was set since the last tick, each with its cell-order sort key
+    /// (taken at its first move this tick: it only orders the work).
+    moved: Vec<(u64, u32)>,
+    /// Scratch of `examine`: clients in the scanned cells (those within `leave_range` first),
+    /// which of the examined client's pairs were seen near, and new ones.
+    candidates: Vec<(u32, f32)>,
     seen: Vec<bool>,
     entering: Vec<u32>,
-    /// Scratch of `tick`: movers with their cell-order sort keys.
-    order: Vec<(u64, u32)>,
     /// Capped zones: clients to re-examine this tick (lost a peer, or a peer moved).
     work: std::collections::VecDeque<u32>,
     /// Scratch of capped examination: candidates by distance.
@@ -131,6 +136,10 @@ fn dist_sq(a: [f32; 3], b: [f32; 3]) -> f32 {
     let (dx, dy, dz) = (a[0] - b[0], a[1] - b[1], a[2] - b[2]);
     dx * dx + dy * dy + dz * dz
 }
+
+/// How many movers ahead the tick's loops prefetch client records: enough to overlap several
+/// memory latencies, few enough that the lines are still in L1 when their turn comes.
+const PREFETCH_AHEAD: usize = 8;
 
 /// Capacity a set takes when it first outgrows its inline storage: one allocation per crowded
 /// client, not one per doubling.
@@ -175,9 +184,9 @@ impl Proximity {
             free_zones: Vec::new(),
             grid,
             moved: Vec::new(),
+            candidates: Vec::new(),
             seen: Vec::new(),
             entering: Vec::new(),
-            order: Vec::new(),
             work: std::collections::VecDeque::new(),
             ranked: Vec::new(),
             net_scratch: Vec::new(),
@@ -276,7 +285,7 @@ impl Proximity {
         c.pos = pos;
         if !c.moved {
             c.moved = true;
-            self.moved.push(i);
+            self.moved.push((self.grid.sort_key(zone, pos), i));
         }
         Ok(())
     }
@@ -318,8 +327,8 @@ impl Proximity {
 
     /// Takes client `i` out of its cell, fixing the placement of the client swapped into its slot.
     fn unplace(&mut self, i: u32) {
-        if let Some((key, slot)) = self.clients[i as usize].at.take()
-            && let Some(swapped) = self.grid.remove(key, slot)
+        if let Some((cell, slot)) = self.clients[i as usize].at.take()
+            && let Some(swapped) = self.grid.remove(cell, slot)
             && let Some(at) = self.clients[swapped as usize].at.as_mut()
         {
             at.1 = slot;
@@ -331,11 +340,13 @@ impl Proximity {
         let c = &self.clients[i as usize];
         let (pos, key) = (c.pos, self.grid.key_of(c.zone, c.pos));
         match c.at {
-            Some((at_key, slot)) if at_key == key => self.grid.update_position(key, slot, pos),
+            Some((cell, slot)) if self.grid.key(cell) == key => {
+                self.grid.update_position(cell, slot, pos)
+            }
             _ => {
                 self.unplace(i);
-                let slot = self.grid.insert(key, Member { pos, client: i });
-                self.clients[i as usize].at = Some((key, slot));
+                let at = self.grid.insert(key, Member { pos, client: i });
+                self.clients[i as usize].at = Some(at);
             }
         }
     }
@@ -399,30 +410,31 @@ impl Proximity {
         let first_computed = out.len();
         let mut settled = false;
         let mut moved = std::mem::take(&mut self.moved);
-        moved.retain(|&i| {
-            let c = &mut self.clients[i as usize];
-            c.moved = false;
-            c.live
-        });
         // Visit movers in cell order: neighbouring movers share cells, so the cells one
         // examination reads are still in cache for the next.
-        let grid = &self.grid;
-        let clients = &self.clients;
-        let mut order = std::mem::take(&mut self.order);
-        order.clear();
-        order.extend(moved.iter().map(|&i| {
-            let c = &clients[i as usize];
-            (grid.sort_key(c.zone, c.pos), i)
-        }));
-        order.sort_unstable();
-        moved.clear();
-        moved.extend(order.iter().map(|&(_, i)| i));
-        self.order = order;
-        // Place every mover first, so each examination sees every position of this tick.
-        for &i in &moved {
-            self.place(i);
+        moved.sort_unstable();
+        // Place every mover first, so each examination sees every position of this tick; drop
+        // the ones removed since they moved.
+        let mut live = 0;
+        for k in 0..moved.len() {
+            if let Some(&(_, ahead)) = moved.get(k + PREFETCH_AHEAD) {
+                prefetch(&self.clients[ahead as usize]);
+            }
+            let i = moved[k].1;
+            let c = &mut self.clients[i as usize];
+            c.moved = false;
+            if c.live {
+                self.place(i);
+                moved[live] = moved[k];
+                live += 1;
+            }
         }
-        for &i in &moved {
+        moved.truncate(live);
+        for k in 0..moved.len() {
+            if let Some(&(_, ahead)) = moved.get(k + PREFETCH_AHEAD) {
+                prefetch(&self.clients[ahead as usize]);
+            }
+            let i = moved[k].1;
             self.examine(i, out);
             if self.zone_rules[self.clients[i as usize].zone as usize].cap != u32::MAX {
                 // A peer's move can make a farther pair of its peers replaceable.
@@ -545,28 +557,53 @@ impl Proximity {
         let mut mine = std::mem::take(&mut c.nearby);
         let rules = self.zone_rules[zone as usize];
         let (range_sq, leave_sq) = (rules.range_sq, rules.leave_sq);
-        let (mut seen, mut entering) = (
+        let (mut candidates, mut seen, mut entering) = (
+            std::mem::take(&mut self.candidates),
             std::mem::take(&mut self.seen),
             std::mem::take(&mut self.entering),
         );
         seen.clear();
         seen.resize(mine.len(), false);
         entering.clear();
-        let mut checks = 0u64;
         // Every client within leave_range is in the cells scanned: a current pair not seen
-        // here is beyond leave_range (or in another zone) and ends.
-        self.grid.for_each_near(zone, pos, rules.query_radius, |m| {
-            checks += 1;
-            let d2 = dist_sq(pos, m.pos);
-            if d2 <= leave_sq && m.client != i {
-                match mine.binary_search(&m.client) {
-                    Ok(k) => seen[k] = true,
-                    Err(_) if d2 <= range_sq => entering.push(m.client),
-                    Err(_) => {}
+        // here is beyond leave_range (or in another zone) and ends. Most of the scanned are
+        // farther: the filter writes every one and advances only past the near ones, so it
+        // has no branch to mispredict. `candidates` keeps its length as a high-water mark.
+        let mut near = 0;
+        let mut checks = 0u64;
+        self.grid
+            .for_each_cell_near(zone, pos, rules.query_radius, |members| {
+                checks += members.len() as u64;
+                if candidates.len() < near + members.len() {
+                    candidates.resize(near + members.len(), (0, 0.0));
                 }
-            }
-        });
+                for (slot, m) in candidates[near..near + members.len()]
+                    .iter_mut()
+                    .zip(members)
+                {
+                    let d2 = dist_sq(pos, m.pos);
+                    *slot = (m.client, d2);
+                }
+                // A second pass compacts: separate from the distance loop so that one
+                // vectorises.
+                let end = near + members.len();
+                for k in near..end {
+                    let c = candidates[k];
+                    candidates[near] = c;
+                    near += usize::from(c.1 <= leave_sq);
+                }
+            });
         self.distance_checks += checks;
+        for &(j, d2) in &candidates[..near] {
+            if j == i {
+                continue;
+            }
+            match mine.binary_search(&j) {
+                Ok(k) => seen[k] = true,
+                Err(_) if d2 <= range_sq => entering.push(j),
+                Err(_) => {}
+            }
+        }
 
         if seen.iter().any(|s| !s) {
             let mut k = 0;
@@ -605,6 +642,7 @@ impl Proximity {
             });
         }
         self.clients[i as usize].nearby = mine;
+        self.candidates = candidates;
         self.seen = seen;
         self.entering = entering;
     }

@@ -37,6 +37,7 @@
 mod brute_force;
 mod core;
 mod grid;
+mod prefetch;
 mod rules;
 
 pub use brute_force::{BruteForce, CapViolation, check_capped};
