@@ -586,8 +586,8 @@ impl Proximity {
                 }
                 // A second pass compacts: separate from the distance loop so that one
                 // vectorises.
-                let end = near + members.len();
-                for k in near..end {
+                let (start, end) = (near, near + members.len());
+                for k in start..end {
                     let c = candidates[k];
                     candidates[near] = c;
                     near += usize::from(c.1 <= leave_sq);
