@@ -14,7 +14,7 @@ use bevy::ecs::message::Messages;
 use bevy::math::Vec3;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use mingle::protocol::{PeerId, Realm, SpaceId};
-use mingle::proximity::{PairChange, Proximity, ProximityConfig};
+use mingle::proximity::{ClientHandle, PairChange, Proximity, ProximityConfig};
 use mingle::server::{
     Departure, Introduction, MingleProximityPlugin, NearbySet, Peer, PeerDirectory, Position, Space,
 };
@@ -94,42 +94,67 @@ fn config() -> ProximityConfig {
     }
 }
 
-fn feed(core: &mut Proximity, walk: &Walk, ids: impl Iterator<Item = u32>) {
-    for i in ids {
-        core.set_position(PeerId(i as u64), Realm(0), SpaceId(0), walk.pos[i as usize])
-            .expect("finite");
+/// Feeds the moves by handle, as the server does (the handle lives beside the client).
+fn feed(core: &mut Proximity, walk: &Walk, handles: &[ClientHandle]) {
+    for &i in &walk.moves {
+        core.set_position_of(
+            handles[i as usize],
+            Realm(0),
+            SpaceId(0),
+            walk.pos[i as usize],
+        )
+        .expect("finite, held");
     }
 }
 
-fn grid_setup(n: usize) -> (Proximity, Walk, Vec<PairChange>) {
-    let mut walk = Walk::uniform(n, 42);
+/// A world of `n` after warm-up, with each client's handle.
+struct GridWorld {
+    core: Proximity,
+    walk: Walk,
+    handles: Vec<ClientHandle>,
+    out: Vec<PairChange>,
+}
+
+fn grid_setup(n: usize) -> GridWorld {
+    let walk = Walk::uniform(n, 42);
     let mut core = Proximity::new(config());
-    let mut out = Vec::new();
-    feed(&mut core, &walk, 0..n as u32);
-    core.tick(&mut out);
+    let handles = (0..n)
+        .map(|i| {
+            core.set_position(PeerId(i as u64), Realm(0), SpaceId(0), walk.pos[i])
+                .expect("finite")
+        })
+        .collect();
+    let mut world = GridWorld {
+        core,
+        walk,
+        handles,
+        out: Vec::new(),
+    };
+    world.core.tick(&mut world.out);
     for _ in 0..WARMUP_TICKS {
-        walk.next_tick();
-        feed(&mut core, &walk, walk.moves.iter().copied());
-        out.clear();
-        core.tick(&mut out);
+        world.walk.next_tick();
+        feed(&mut world.core, &world.walk, &world.handles);
+        world.out.clear();
+        world.core.tick(&mut world.out);
     }
-    (core, walk, out)
+    world
 }
 
 /// Times feeding one tick's moves and running the tick; the moves are generated untimed.
-fn time_grid_ticks(
-    core: &mut Proximity,
-    walk: &mut Walk,
-    out: &mut Vec<PairChange>,
-    iters: u64,
-) -> Duration {
+fn time_grid_ticks(world: &mut GridWorld, iters: u64) -> Duration {
+    let GridWorld {
+        core,
+        walk,
+        handles,
+        out,
+    } = world;
     let mut total = Duration::ZERO;
     let checks_before = core.distance_checks();
     for _ in 0..iters {
         walk.next_tick();
         out.clear();
         let start = Instant::now();
-        feed(core, walk, walk.moves.iter().copied());
+        feed(core, walk, handles);
         core.tick(out);
         total += start.elapsed();
         black_box(&out);
@@ -225,14 +250,16 @@ fn bench_proximity(c: &mut Criterion) {
     }
 
     for n in [1_000usize, 10_000, 100_000, 1_000_000] {
-        let (mut core, mut walk, mut out) = grid_setup(n);
+        let mut world = grid_setup(n);
         group.bench_function(BenchmarkId::new("grid", n), |b| {
-            b.iter_custom(|iters| time_grid_ticks(&mut core, &mut walk, &mut out, iters));
+            b.iter_custom(|iters| time_grid_ticks(&mut world, iters));
         });
     }
 
     {
-        let (mut core, _walk, mut out) = grid_setup(100_000);
+        let GridWorld {
+            mut core, mut out, ..
+        } = grid_setup(100_000);
         group.bench_function(BenchmarkId::new("idle", 100_000), |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();

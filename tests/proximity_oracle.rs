@@ -3,7 +3,8 @@
 
 use mingle::protocol::{PeerId, Realm, SpaceId};
 use mingle::proximity::{
-    BruteForce, DepartureCause, PairChange, Proximity, ProximityConfig, SpaceRules,
+    BruteForce, ClientHandle, DepartureCause, PairChange, Proximity, ProximityConfig,
+    ProximityError, SpaceRules,
 };
 use proptest::prelude::*;
 
@@ -89,22 +90,37 @@ proptest! {
         let mut core = Proximity::new(config.clone());
         let mut oracle = BruteForce::new(config);
         let mut spaces = [0u32; PEERS as usize];
+        // Moves go by id, teleports by handle where one is held: both input paths are checked.
+        let mut handles: [Option<ClientHandle>; PEERS as usize] = [None; PEERS as usize];
         let (mut got, mut want) = (Vec::new(), Vec::new());
         for (step, op) in ops.iter().chain(std::iter::once(&Op::Tick)).enumerate() {
             match *op {
                 Op::Move { peer, space, pos } => {
                     spaces[peer as usize] = space;
-                    core.set_position(PeerId(peer), realm_of(peer), SpaceId(space), pos).unwrap();
+                    let handle = core.set_position(PeerId(peer), realm_of(peer), SpaceId(space), pos).unwrap();
+                    handles[peer as usize] = Some(handle);
                     oracle.set_position(PeerId(peer), realm_of(peer), SpaceId(space), pos);
                 }
                 Op::Teleport { peer, pos } => {
                     let space = SpaceId(spaces[peer as usize]);
-                    core.set_position(PeerId(peer), realm_of(peer), space, pos).unwrap();
+                    match handles[peer as usize] {
+                        Some(handle) => core.set_position_of(handle, realm_of(peer), space, pos).unwrap(),
+                        None => {
+                            let handle = core.set_position(PeerId(peer), realm_of(peer), space, pos).unwrap();
+                            handles[peer as usize] = Some(handle);
+                        }
+                    }
                     oracle.set_position(PeerId(peer), realm_of(peer), space, pos);
                 }
                 Op::Remove { peer } => {
                     core.remove(PeerId(peer));
                     oracle.remove(PeerId(peer));
+                    if let Some(stale) = handles[peer as usize].take() {
+                        prop_assert_eq!(
+                            core.set_position_of(stale, realm_of(peer), SpaceId(0), [0.0; 3]),
+                            Err(ProximityError::StaleHandle)
+                        );
+                    }
                 }
                 Op::Tick => {
                     got.clear();

@@ -48,6 +48,18 @@ pub enum PairChange {
 pub enum ProximityError {
     /// A coordinate was NaN or infinite.
     NonFinitePosition,
+    /// The handle's client was removed since the handle was issued.
+    StaleHandle,
+}
+
+/// A client's place in the core, returned by [`Proximity::set_position`]. Moving a client by
+/// its handle ([`Proximity::set_position_of`]) skips the id lookup: the fast path for a caller
+/// that keeps the handle beside the client (the server keeps it in a component). A handle
+/// outlived by its client is refused, never taken for whoever reuses the slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientHandle {
+    index: u32,
+    generation: u32,
 }
 
 impl std::fmt::Display for ProximityError {
@@ -56,6 +68,7 @@ impl std::fmt::Display for ProximityError {
             ProximityError::NonFinitePosition => {
                 write!(f, "position has a NaN or infinite coordinate")
             }
+            ProximityError::StaleHandle => write!(f, "the handle's client was removed"),
         }
     }
 }
@@ -69,21 +82,42 @@ const NEARBY_INLINE: usize = 12;
 /// A client's introduced peers: sorted dense indices.
 type NearbyIndices = SmallVec<[u32; NEARBY_INLINE]>;
 
-/// Per-client state, indexed densely by `u32`. Exactly two cache lines, so a prefetch of a
-/// record ahead of its turn brings all of it.
+/// Per-client state the tick works on, indexed densely by `u32`. Exactly two cache lines, so a
+/// prefetch of a record ahead of its turn brings all of it.
 #[derive(Debug)]
 #[repr(align(64))]
 struct Client {
     peer: PeerId,
-    zone: u32,
+    /// Where the last tick placed it (a move waits in the moved list until the next tick).
     pos: [f32; 3],
     /// The grid cell and slot holding this client, once the first tick placed it.
     at: Option<(CellId, u32)>,
-    live: bool,
-    moved: bool,
     /// In the worklist of this tick (capped zones).
     queued: bool,
     nearby: NearbyIndices,
+}
+
+/// The part of a client's state that `set_position` touches: small and dense (12 bytes), so a
+/// burst of updates to random clients stays in cache; the records are written by the tick,
+/// in cell order, with prefetching.
+#[derive(Debug, Clone, Copy)]
+struct Status {
+    generation: u32,
+    zone: u32,
+    /// Its entry in the moved list, or [`NOT_MOVED`].
+    moved_at: u32,
+    live: bool,
+}
+
+const NOT_MOVED: u32 = u32::MAX;
+
+/// A client that moved since the last tick.
+#[derive(Debug, Clone, Copy)]
+struct Move {
+    /// Cell order of its new position: the tick visits movers in this order.
+    sort_key: u64,
+    client: u32,
+    pos: [f32; 3],
 }
 
 /// One zone's rules, squared where the hot path compares.
@@ -103,6 +137,7 @@ struct ZoneRules {
 pub struct Proximity {
     config: ProximityConfig,
     clients: Vec<Client>,
+    status: Vec<Status>,
     free: Vec<u32>,
     by_peer: FxHashMap<PeerId, u32>,
     zones: FxHashMap<(Realm, SpaceId), u32>,
@@ -112,9 +147,8 @@ pub struct Proximity {
     zone_members: Vec<u32>,
     free_zones: Vec<u32>,
     grid: Grid,
-    /// Clients whose position was set since the last tick, each with its cell-order sort key
-    /// (taken at its first move this tick: it only orders the work).
-    moved: Vec<(u64, u32)>,
+    /// Clients whose position was set since the last tick, once each.
+    moved: Vec<Move>,
     /// Scratch of `examine`: clients in the scanned cells (those within `leave_range` first),
     /// which of the examined client's pairs were seen near, and new ones.
     candidates: Vec<(u32, f32)>,
@@ -175,6 +209,7 @@ impl Proximity {
         Proximity {
             config,
             clients: Vec::new(),
+            status: Vec::new(),
             free: Vec::new(),
             by_peer: FxHashMap::default(),
             zones: FxHashMap::default(),
@@ -257,7 +292,9 @@ impl Proximity {
         }
     }
 
-    /// Records where `peer` stands now, adding it if new. Takes effect at the next [`tick`](Self::tick).
+    /// Records where `peer` stands now, adding it if new. Takes effect at the next
+    /// [`tick`](Self::tick). Returns the client's handle, for
+    /// [`set_position_of`](Self::set_position_of).
     ///
     /// # Errors
     /// [`ProximityError::NonFinitePosition`] if a coordinate is NaN or infinite; nothing changes.
@@ -267,57 +304,110 @@ impl Proximity {
         realm: Realm,
         space: SpaceId,
         pos: [f32; 3],
-    ) -> Result<(), ProximityError> {
+    ) -> Result<ClientHandle, ProximityError> {
         if !pos.iter().all(|c| c.is_finite()) {
             return Err(ProximityError::NonFinitePosition);
         }
         let zone = self.zone_id(realm, space);
-        self.zone_members[zone as usize] += 1;
         let i = match self.by_peer.get(&peer) {
-            Some(&i) => {
-                let old_zone = std::mem::replace(&mut self.clients[i as usize].zone, zone);
-                self.leave_zone(old_zone);
-                i
-            }
+            Some(&i) => i,
             None => self.add(peer, zone),
         };
-        let c = &mut self.clients[i as usize];
-        c.pos = pos;
-        if !c.moved {
-            c.moved = true;
-            self.moved.push((self.grid.sort_key(zone, pos), i));
+        self.move_client(i, zone, pos);
+        Ok(ClientHandle {
+            index: i,
+            generation: self.status[i as usize].generation,
+        })
+    }
+
+    /// [`set_position`](Self::set_position) of a client already held, by its handle: no id
+    /// lookup, and nothing but a few dense bytes touched until the tick.
+    ///
+    /// # Errors
+    /// [`ProximityError::NonFinitePosition`] for a NaN or infinite coordinate;
+    /// [`ProximityError::StaleHandle`] if the client was removed. Nothing changes.
+    pub fn set_position_of(
+        &mut self,
+        handle: ClientHandle,
+        realm: Realm,
+        space: SpaceId,
+        pos: [f32; 3],
+    ) -> Result<(), ProximityError> {
+        if !pos.iter().all(|c| c.is_finite()) {
+            return Err(ProximityError::NonFinitePosition);
         }
+        match self.status.get(handle.index as usize) {
+            Some(s) if s.live && s.generation == handle.generation => {}
+            _ => return Err(ProximityError::StaleHandle),
+        }
+        let zone = self.zone_id(realm, space);
+        self.move_client(handle.index, zone, pos);
         Ok(())
     }
 
+    /// The handle of `peer`, if held.
+    pub fn handle(&self, peer: PeerId) -> Option<ClientHandle> {
+        let &i = self.by_peer.get(&peer)?;
+        Some(ClientHandle {
+            index: i,
+            generation: self.status[i as usize].generation,
+        })
+    }
+
+    /// Notes live client `i`'s new zone and position for the next tick. `zone` was just looked
+    /// up (or created) and is counted here.
+    fn move_client(&mut self, i: u32, zone: u32, pos: [f32; 3]) {
+        self.zone_members[zone as usize] += 1;
+        let status = &mut self.status[i as usize];
+        let old_zone = std::mem::replace(&mut status.zone, zone);
+        let sort_key = self.grid.sort_key(zone, pos);
+        if status.moved_at == NOT_MOVED {
+            status.moved_at = self.moved.len() as u32;
+            self.moved.push(Move {
+                sort_key,
+                client: i,
+                pos,
+            });
+        } else {
+            let entry = &mut self.moved[status.moved_at as usize];
+            entry.sort_key = sort_key;
+            entry.pos = pos;
+        }
+        self.leave_zone(old_zone);
+    }
+
+    /// Adds `peer`, counted in no zone yet (`move_client` follows and counts it in `zone`).
     fn add(&mut self, peer: PeerId, zone: u32) -> u32 {
+        // Counted here so that `move_client` leaving the "old" zone balances.
+        self.zone_members[zone as usize] += 1;
         let fresh = Client {
             peer,
-            zone,
             pos: [0.0; 3],
             at: None,
-            live: true,
-            moved: false,
             queued: false,
             nearby: NearbyIndices::new(),
         };
         let i = match self.free.pop() {
             Some(i) => {
-                // A removed client may still sit in the moved list: keep its flag so the list
-                // holds each index once.
-                let old = &mut self.clients[i as usize];
-                let moved = old.moved;
                 // Reuse the set's storage (it was emptied on removal).
+                let old = &mut self.clients[i as usize];
                 let nearby = std::mem::take(&mut old.nearby);
-                *old = Client {
-                    moved,
-                    nearby,
-                    ..fresh
-                };
+                *old = Client { nearby, ..fresh };
+                // A removed client may still sit in the moved list: keep its entry so the
+                // list holds each index once (the new client's move overwrites it).
+                let status = &mut self.status[i as usize];
+                status.zone = zone;
+                status.live = true;
                 i
             }
             None => {
                 self.clients.push(fresh);
+                self.status.push(Status {
+                    generation: 0,
+                    zone,
+                    moved_at: NOT_MOVED,
+                    live: true,
+                });
                 (self.clients.len() - 1) as u32
             }
         };
@@ -338,7 +428,7 @@ impl Proximity {
     /// Puts client `i` into the cell of its current position, or updates its position there.
     fn place(&mut self, i: u32) {
         let c = &self.clients[i as usize];
-        let (pos, key) = (c.pos, self.grid.key_of(c.zone, c.pos));
+        let (pos, key) = (c.pos, self.grid.key_of(self.status[i as usize].zone, c.pos));
         match c.at {
             Some((cell, slot)) if self.grid.key(cell) == key => {
                 self.grid.update_position(cell, slot, pos)
@@ -358,7 +448,7 @@ impl Proximity {
             return false;
         };
         self.unplace(i);
-        let zone = self.clients[i as usize].zone;
+        let zone = self.status[i as usize].zone;
         self.leave_zone(zone);
         let mut mine = std::mem::take(&mut self.clients[i as usize].nearby);
         let capped = self.zone_rules[zone as usize].cap != u32::MAX;
@@ -375,7 +465,9 @@ impl Proximity {
         }
         mine.clear();
         self.clients[i as usize].nearby = mine;
-        self.clients[i as usize].live = false;
+        let status = &mut self.status[i as usize];
+        status.live = false;
+        status.generation = status.generation.wrapping_add(1);
         self.free.push(i);
         true
     }
@@ -412,18 +504,19 @@ impl Proximity {
         let mut moved = std::mem::take(&mut self.moved);
         // Visit movers in cell order: neighbouring movers share cells, so the cells one
         // examination reads are still in cache for the next.
-        moved.sort_unstable();
+        moved.sort_unstable_by_key(|m| (m.sort_key, m.client));
         // Place every mover first, so each examination sees every position of this tick; drop
         // the ones removed since they moved.
         let mut live = 0;
         for k in 0..moved.len() {
-            if let Some(&(_, ahead)) = moved.get(k + PREFETCH_AHEAD) {
-                prefetch(&self.clients[ahead as usize]);
+            if let Some(ahead) = moved.get(k + PREFETCH_AHEAD) {
+                prefetch(&self.clients[ahead.client as usize]);
             }
-            let i = moved[k].1;
-            let c = &mut self.clients[i as usize];
-            c.moved = false;
-            if c.live {
+            let Move { client: i, pos, .. } = moved[k];
+            let status = &mut self.status[i as usize];
+            status.moved_at = NOT_MOVED;
+            if status.live {
+                self.clients[i as usize].pos = pos;
                 self.place(i);
                 moved[live] = moved[k];
                 live += 1;
@@ -431,12 +524,12 @@ impl Proximity {
         }
         moved.truncate(live);
         for k in 0..moved.len() {
-            if let Some(&(_, ahead)) = moved.get(k + PREFETCH_AHEAD) {
-                prefetch(&self.clients[ahead as usize]);
+            if let Some(ahead) = moved.get(k + PREFETCH_AHEAD) {
+                prefetch(&self.clients[ahead.client as usize]);
             }
-            let i = moved[k].1;
+            let i = moved[k].client;
             self.examine(i, out);
-            if self.zone_rules[self.clients[i as usize].zone as usize].cap != u32::MAX {
+            if self.zone_rules[self.status[i as usize].zone as usize].cap != u32::MAX {
                 // A peer's move can make a farther pair of its peers replaceable.
                 for k in 0..self.clients[i as usize].nearby.len() {
                     let j = self.clients[i as usize].nearby[k];
@@ -454,7 +547,7 @@ impl Proximity {
             budget -= 1;
             settled = true;
             self.clients[j as usize].queued = false;
-            if self.clients[j as usize].live {
+            if self.status[j as usize].live {
                 self.examine(j, out);
             }
         }
@@ -548,7 +641,7 @@ impl Proximity {
 
     /// Re-evaluates every pair of moved client `i` against the clients near it.
     fn examine(&mut self, i: u32, out: &mut Vec<PairChange>) {
-        let zone = self.clients[i as usize].zone;
+        let zone = self.status[i as usize].zone;
         if self.zone_rules[zone as usize].cap != u32::MAX {
             return self.examine_capped(i, out);
         }
@@ -612,13 +705,14 @@ impl Proximity {
                 k += 1;
                 if !keep {
                     let other = &mut self.clients[j as usize];
+                    let other_zone = self.status[j as usize].zone;
                     remove_sorted(&mut other.nearby, i);
                     // Left behind in a capped space, it has room to fill.
-                    if self.zone_rules[other.zone as usize].cap != u32::MAX && !other.queued {
+                    if self.zone_rules[other_zone as usize].cap != u32::MAX && !other.queued {
                         other.queued = true;
                         self.work.push_back(j);
                     }
-                    let cause = if other.zone == zone {
+                    let cause = if other_zone == zone {
                         DepartureCause::Range
                     } else {
                         DepartureCause::SpaceChange
@@ -653,7 +747,7 @@ impl Proximity {
     /// units instead of `range`).
     fn examine_capped(&mut self, i: u32, out: &mut Vec<PairChange>) {
         let c = &mut self.clients[i as usize];
-        let (peer, pos, zone) = (c.peer, c.pos, c.zone);
+        let (peer, pos, zone) = (c.peer, c.pos, self.status[i as usize].zone);
         let mut mine = std::mem::take(&mut c.nearby);
         let rules = self.zone_rules[zone as usize];
         let cap = rules.cap as usize;
@@ -664,7 +758,7 @@ impl Proximity {
             let j = mine[k];
             let other = &self.clients[j as usize];
             self.distance_checks += 1;
-            let cause = if other.zone != zone {
+            let cause = if self.status[j as usize].zone != zone {
                 Some(DepartureCause::SpaceChange)
             } else {
                 (dist_sq(pos, other.pos) > rules.leave_sq).then_some(DepartureCause::Range)

@@ -41,5 +41,5 @@ mod prefetch;
 mod rules;
 
 pub use brute_force::{BruteForce, CapViolation, check_capped};
-pub use core::{DepartureCause, PairChange, Proximity, ProximityError};
+pub use core::{ClientHandle, DepartureCause, PairChange, Proximity, ProximityError};
 pub use rules::{ProximityConfig, SpaceRules};
