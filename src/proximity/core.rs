@@ -3,7 +3,7 @@
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
-use super::grid::{CellId, Grid, Member};
+use super::grid::{CellKey, Grid, Member};
 use super::prefetch::prefetch;
 use super::rules::ProximityConfig;
 use crate::protocol::{PeerId, Realm, SpaceId};
@@ -91,7 +91,7 @@ struct Client {
     /// Where the last tick placed it (a move waits in the moved list until the next tick).
     pos: [f32; 3],
     /// The grid cell and slot holding this client, once the first tick placed it.
-    at: Option<(CellId, u32)>,
+    at: Option<(CellKey, u32)>,
     /// In the worklist of this tick (capped zones).
     queued: bool,
     nearby: NearbyIndices,
@@ -417,8 +417,8 @@ impl Proximity {
 
     /// Takes client `i` out of its cell, fixing the placement of the client swapped into its slot.
     fn unplace(&mut self, i: u32) {
-        if let Some((cell, slot)) = self.clients[i as usize].at.take()
-            && let Some(swapped) = self.grid.remove(cell, slot)
+        if let Some((key, slot)) = self.clients[i as usize].at.take()
+            && let Some(swapped) = self.grid.remove(key, slot)
             && let Some(at) = self.clients[swapped as usize].at.as_mut()
         {
             at.1 = slot;
@@ -430,13 +430,11 @@ impl Proximity {
         let c = &self.clients[i as usize];
         let (pos, key) = (c.pos, self.grid.key_of(self.status[i as usize].zone, c.pos));
         match c.at {
-            Some((cell, slot)) if self.grid.key(cell) == key => {
-                self.grid.update_position(cell, slot, pos)
-            }
+            Some((at_key, slot)) if at_key == key => self.grid.update_position(key, slot, pos),
             _ => {
                 self.unplace(i);
-                let at = self.grid.insert(key, Member { pos, client: i });
-                self.clients[i as usize].at = Some(at);
+                let slot = self.grid.insert(key, Member { pos, client: i });
+                self.clients[i as usize].at = Some((key, slot));
             }
         }
     }

@@ -5,21 +5,27 @@
 //! client shares one coordinate that is a multiple of the cell size — 0 included (a 2D game on
 //! the XY plane, or a flat 3D floor): 4 cell look-ups for a planar world, 8 for a 3D one.
 //!
-//! Each cell holds its members' positions inline, so scanning a cell for candidates reads one
-//! contiguous slice. Cells live in a slab and are named by a dense [`CellId`]: a client keeps
-//! the id of its cell, so a move within the cell touches no map. Finding a cell by its
-//! coordinates goes through a dense [`Window`] over the zone's occupied cells (an array
-//! index, a few kilobytes for a whole world) and falls back to a hash map for a zone spread
-//! too thinly for a window. Emptied cells keep their storage for reuse: in steady state moving
-//! between cells allocates nothing.
+//! Each cell holds its members (positions included) inline in a slab of cells, so scanning a
+//! cell for candidates reads one contiguous run of memory with no pointer to chase. Finding a
+//! cell by its coordinates goes through a dense [`Window`] over the zone's occupied cells (an
+//! array index into a few kilobytes for a whole world), falling back to a hash map for a zone
+//! spread too thinly for a window. The slab is kept in window order (row by row), so a pass
+//! over movers sorted by [`Grid::sort_key`] sweeps memory in order and the hardware prefetcher
+//! streams the cells ahead of it. Emptied cells keep their storage for reuse: in steady state
+//! moving between cells allocates nothing.
 
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
 /// How much wider than a query's diameter a cell is.
 const CELL_OVER_DIAMETER: f32 = 1.05;
 
-/// Initial capacity of a new cell: the members a cell holds at a typical density.
-const CELL_CAPACITY: usize = 32;
+/// Members a cell holds inline: a typical neighbourhood (about 11 a cell at 5 neighbours
+/// within range) with room to spare; a crowded cell spills to the heap.
+const CELL_INLINE: usize = 24;
+
+/// Capacity a cell takes when it first outgrows its inline storage.
+const CELL_SPILL: usize = 64;
 
 /// Most cells one zone's window may span (4 MiB of ids); a zone spread wider uses the map.
 const WINDOW_MAX_CELLS: i64 = 1 << 20;
@@ -36,8 +42,9 @@ pub(crate) struct CellKey {
     pub z: i32,
 }
 
-/// A cell's index in the slab.
-pub(crate) type CellId = u32;
+/// A cell's index in the slab; internal to the grid (callers name cells by [`CellKey`]), so
+/// the grid may renumber cells to keep the slab in window order.
+type CellId = u32;
 
 /// No cell at this window position.
 const EMPTY: CellId = CellId::MAX;
@@ -52,7 +59,7 @@ pub(crate) struct Member {
 #[derive(Debug)]
 struct Cell {
     key: CellKey,
-    members: Vec<Member>,
+    members: SmallVec<[Member; CELL_INLINE]>,
 }
 
 /// A dense box of cell ids covering every occupied cell of one zone, `x` fastest.
@@ -98,6 +105,11 @@ pub(crate) struct Grid {
     /// Per zone id.
     lookups: Vec<Lookup>,
     window_cells: i64,
+    /// Cells opened since the slab was last put in window order.
+    opened: usize,
+    /// Scratch of `put_in_window_order`.
+    order_scratch: Vec<CellId>,
+    renumber_scratch: Vec<CellId>,
 }
 
 impl Grid {
@@ -130,19 +142,26 @@ impl Grid {
         }
     }
 
-    /// A key that sorts clients cell by cell, row by row (zone, then y, then x; z is left out).
+    /// A key that sorts clients in the order of the slab: zone, then window position (cells
+    /// row by row) where the zone has a window, else cell row then column.
     #[inline]
     pub fn sort_key(&self, zone: u32, pos: [f32; 3]) -> u64 {
-        let bits = |v: f32| (self.coord(v) as u32 ^ 0x8000_0000) as u64 & 0xFF_FFFF;
-        ((zone as u64) << 48) | (bits(pos[1]) << 24) | bits(pos[0])
+        let key = self.key_of(zone, pos);
+        let within = match self.lookups.get(zone as usize) {
+            Some(Lookup::Window(w)) => w.index(key.x.into(), key.y.into(), key.z.into()),
+            _ => None,
+        };
+        let place = match within {
+            Some(k) => k as u64,
+            None => {
+                let bits = |c: i32| (c as u32 ^ 0x8000_0000) as u64 & 0xFF_FFFF;
+                (bits(key.y) << 24) | bits(key.x)
+            }
+        };
+        ((zone as u64) << 48) | place
     }
 
-    /// The key of cell `id`.
     #[inline]
-    pub fn key(&self, id: CellId) -> CellKey {
-        self.cells[id as usize].key
-    }
-
     fn find(&self, key: CellKey) -> Option<CellId> {
         match self.lookups.get(key.zone as usize) {
             Some(Lookup::Window(w)) => w
@@ -154,20 +173,30 @@ impl Grid {
         }
     }
 
-    /// Adds a member to the cell at `key`, returning the cell and the member's slot there.
-    pub fn insert(&mut self, key: CellKey, member: Member) -> (CellId, u32) {
+    #[inline]
+    fn members_mut(&mut self, key: CellKey) -> &mut SmallVec<[Member; CELL_INLINE]> {
+        let id = self.find(key).expect("a placed client's cell exists");
+        &mut self.cells[id as usize].members
+    }
+
+    /// Adds a member to the cell at `key`, returning its slot there.
+    pub fn insert(&mut self, key: CellKey, member: Member) -> u32 {
         let id = match self.find(key) {
             Some(id) => id,
             None => self.open(key),
         };
         let members = &mut self.cells[id as usize].members;
+        if members.len() == members.capacity() && !members.spilled() {
+            members.reserve_exact(CELL_SPILL - members.len());
+        }
         members.push(member);
-        (id, (members.len() - 1) as u32)
+        (members.len() - 1) as u32
     }
 
-    /// Removes the member at `slot` of cell `id`. Returns the client moved into that slot, if
-    /// any, so the caller can update its placement.
-    pub fn remove(&mut self, id: CellId, slot: u32) -> Option<u32> {
+    /// Removes the member at `slot` of the cell at `key`. Returns the client moved into that
+    /// slot, if any, so the caller can update its placement.
+    pub fn remove(&mut self, key: CellKey, slot: u32) -> Option<u32> {
+        let id = self.find(key).expect("a placed client's cell exists");
         let members = &mut self.cells[id as usize].members;
         members.swap_remove(slot as usize);
         if members.is_empty() {
@@ -178,11 +207,15 @@ impl Grid {
     }
 
     #[inline]
-    pub fn update_position(&mut self, id: CellId, slot: u32, pos: [f32; 3]) {
-        self.cells[id as usize].members[slot as usize].pos = pos;
+    pub fn update_position(&mut self, key: CellKey, slot: u32, pos: [f32; 3]) {
+        self.members_mut(key)[slot as usize].pos = pos;
     }
 
     fn open(&mut self, key: CellKey) -> CellId {
+        self.opened += 1;
+        if self.opened > 64 + self.cells.len() / 8 {
+            self.put_in_window_order();
+        }
         let id = match self.free_cells.pop() {
             Some(id) => {
                 self.cells[id as usize].key = key;
@@ -191,7 +224,7 @@ impl Grid {
             None => {
                 self.cells.push(Cell {
                     key,
-                    members: Vec::with_capacity(CELL_CAPACITY),
+                    members: SmallVec::new(),
                 });
                 (self.cells.len() - 1) as CellId
             }
@@ -210,6 +243,59 @@ impl Grid {
             w.ids[k] = EMPTY;
         }
         self.free_cells.push(id);
+    }
+
+    /// Renumbers the slab: windowed zones' cells in window order, then the sparse zones'
+    /// cells, then the free ones. Runs when many cells were opened since the last time
+    /// (a world filling up or moving on), so it costs O(1) amortised per opened cell.
+    fn put_in_window_order(&mut self) {
+        self.opened = 0;
+        let mut order = std::mem::take(&mut self.order_scratch);
+        order.clear();
+        for lookup in &self.lookups {
+            if let Lookup::Window(w) = lookup {
+                order.extend(w.ids.iter().copied().filter(|&id| id != EMPTY));
+            }
+        }
+        let windowed = order.len();
+        order.extend(self.index.iter().filter_map(|(key, &id)| {
+            (!matches!(self.lookups.get(key.zone as usize), Some(Lookup::Window(_)))).then_some(id)
+        }));
+        order[windowed..].sort_unstable();
+        order.extend(self.free_cells.iter().copied());
+        debug_assert_eq!(order.len(), self.cells.len());
+        // `renumber[old] = new`; ids are rewritten first, then the slab is permuted in place
+        // by following cycles (which consumes `renumber`). No allocation in steady state.
+        let mut renumber = std::mem::take(&mut self.renumber_scratch);
+        renumber.clear();
+        renumber.resize(self.cells.len(), EMPTY);
+        for (new, &old) in order.iter().enumerate() {
+            renumber[old as usize] = new as CellId;
+        }
+        for lookup in &mut self.lookups {
+            if let Lookup::Window(w) = lookup {
+                for id in w.ids.iter_mut().filter(|id| **id != EMPTY) {
+                    *id = renumber[*id as usize];
+                }
+            }
+        }
+        for id in self.index.values_mut() {
+            *id = renumber[*id as usize];
+        }
+        for k in 0..renumber.len() {
+            while renumber[k] as usize != k {
+                let to = renumber[k] as usize;
+                self.cells.swap(k, to);
+                renumber.swap(k, to);
+            }
+        }
+        // Free cells were put last: popping takes the lowest of them first.
+        let first_free = order.len() - self.free_cells.len();
+        self.free_cells.clear();
+        self.free_cells
+            .extend((first_free as CellId..order.len() as CellId).rev());
+        self.order_scratch = order;
+        self.renumber_scratch = renumber;
     }
 
     /// Records a new cell in its zone's window, growing the window (with room to spare, so
@@ -381,16 +467,17 @@ mod tests {
     fn windows_grow_and_give_way_to_the_map() {
         let mut grid = Grid::new(10.0);
         let mut placed = Vec::new();
-        // A spiral outwards grows the window on every side; then a far outlier makes the
-        // zone sparse. Every member stays findable throughout.
-        for k in 0..200u32 {
+        // A spiral outwards grows the window on every side (and reorders the slab many
+        // times); then a far outlier makes the zone sparse. Every member stays findable.
+        for k in 0..400u32 {
             let a = k as f32 * 0.7;
-            let r = k as f32 * 5.0;
+            let r = k as f32 * 2.5;
             let pos = [r * a.cos(), r * a.sin(), (k % 3) as f32 * 30.0];
-            let (id, slot) = grid.insert(grid.key_of(0, pos), Member { pos, client: k });
-            placed.push((pos, id, slot));
-            for &(p, ..) in &placed {
-                assert!(!members_near(&grid, 0, p, 1.0).is_empty());
+            let key = grid.key_of(0, pos);
+            let slot = grid.insert(key, Member { pos, client: k });
+            placed.push((pos, key, slot));
+            for (j, &(p, ..)) in placed.iter().enumerate() {
+                assert!(members_near(&grid, 0, p, 1.0).contains(&(j as u32)));
             }
         }
         assert!(matches!(grid.lookups[0], Lookup::Window(_)));
@@ -414,21 +501,46 @@ mod tests {
     }
 
     #[test]
-    fn emptied_cells_are_reused_without_allocating_new_ones() {
+    fn the_slab_follows_window_order_and_reuses_emptied_cells() {
         let mut grid = Grid::new(10.0);
-        let (id, slot) = grid.insert(
-            grid.key_of(0, [0.0; 3]),
+        // Fill a 30 x 30 block of cells in a scrambled order.
+        let cell = 21.0;
+        let keys: Vec<[f32; 3]> = (0..900u32)
+            .map(|k| (k * 7919) % 900)
+            .map(|k| [(k % 30) as f32 * cell, (k / 30) as f32 * cell, 0.0])
+            .collect();
+        for (k, &pos) in keys.iter().enumerate() {
+            grid.insert(
+                grid.key_of(0, pos),
+                Member {
+                    pos,
+                    client: k as u32,
+                },
+            );
+        }
+        grid.put_in_window_order();
+        let Lookup::Window(w) = &grid.lookups[0] else {
+            panic!("a compact zone has a window");
+        };
+        let ids: Vec<CellId> = w.ids.iter().copied().filter(|&id| id != EMPTY).collect();
+        assert_eq!(ids, (0..900).collect::<Vec<_>>(), "slab in window order");
+        for (k, &pos) in keys.iter().enumerate() {
+            assert_eq!(members_near(&grid, 0, pos, 1.0), vec![k as u32]);
+        }
+        // Emptying a cell and opening another reuses its storage: the slab does not grow.
+        let pos = keys[0];
+        assert_eq!(grid.remove(grid.key_of(0, pos), 0), None);
+        assert_eq!(grid.occupied_cells(), 899);
+        let away = [31.0 * cell, 0.0, 0.0];
+        grid.insert(
+            grid.key_of(0, away),
             Member {
-                pos: [0.0; 3],
-                client: 1,
+                pos: away,
+                client: 5000,
             },
         );
-        assert_eq!(grid.remove(id, slot), None);
-        assert_eq!(grid.occupied_cells(), 0);
-        let pos = [500.0, 0.0, 0.0];
-        let (again, _) = grid.insert(grid.key_of(0, pos), Member { pos, client: 2 });
-        assert_eq!(again, id, "the slab slot is reused");
-        assert!(members_near(&grid, 0, [0.0; 3], 1.0).is_empty());
-        assert_eq!(members_near(&grid, 0, pos, 1.0), vec![2]);
+        assert_eq!(grid.cells.len(), 900);
+        assert!(members_near(&grid, 0, pos, 1.0).is_empty());
+        assert_eq!(members_near(&grid, 0, away, 1.0), vec![5000]);
     }
 }
