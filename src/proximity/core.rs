@@ -117,6 +117,8 @@ struct Move {
     /// Cell order of its new position: the tick visits movers in this order.
     sort_key: u64,
     client: u32,
+    /// Its zone, so the tick need not read the status again.
+    zone: u32,
     pos: [f32; 3],
 }
 
@@ -366,11 +368,13 @@ impl Proximity {
             self.moved.push(Move {
                 sort_key,
                 client: i,
+                zone,
                 pos,
             });
         } else {
             let entry = &mut self.moved[status.moved_at as usize];
             entry.sort_key = sort_key;
+            entry.zone = zone;
             entry.pos = pos;
         }
         self.leave_zone(old_zone);
@@ -425,10 +429,11 @@ impl Proximity {
         }
     }
 
-    /// Puts client `i` into the cell of its current position, or updates its position there.
-    fn place(&mut self, i: u32) {
+    /// Puts client `i` (in `zone`) into the cell of its current position, or updates its
+    /// position there.
+    fn place(&mut self, i: u32, zone: u32) {
         let c = &self.clients[i as usize];
-        let (pos, key) = (c.pos, self.grid.key_of(self.status[i as usize].zone, c.pos));
+        let (pos, key) = (c.pos, self.grid.key_of(zone, c.pos));
         match c.at {
             Some((at_key, slot)) if at_key == key => self.grid.update_position(key, slot, pos),
             _ => {
@@ -509,13 +514,19 @@ impl Proximity {
         for k in 0..moved.len() {
             if let Some(ahead) = moved.get(k + PREFETCH_AHEAD) {
                 prefetch(&self.clients[ahead.client as usize]);
+                prefetch(&self.status[ahead.client as usize]);
             }
-            let Move { client: i, pos, .. } = moved[k];
+            let Move {
+                client: i,
+                zone,
+                pos,
+                ..
+            } = moved[k];
             let status = &mut self.status[i as usize];
             status.moved_at = NOT_MOVED;
             if status.live {
                 self.clients[i as usize].pos = pos;
-                self.place(i);
+                self.place(i, zone);
                 moved[live] = moved[k];
                 live += 1;
             }
@@ -525,9 +536,9 @@ impl Proximity {
             if let Some(ahead) = moved.get(k + PREFETCH_AHEAD) {
                 prefetch(&self.clients[ahead.client as usize]);
             }
-            let i = moved[k].client;
-            self.examine(i, out);
-            if self.zone_rules[self.status[i as usize].zone as usize].cap != u32::MAX {
+            let Move { client: i, zone, .. } = moved[k];
+            self.examine(i, zone, out);
+            if self.zone_rules[zone as usize].cap != u32::MAX {
                 // A peer's move can make a farther pair of its peers replaceable.
                 for k in 0..self.clients[i as usize].nearby.len() {
                     let j = self.clients[i as usize].nearby[k];
@@ -545,8 +556,9 @@ impl Proximity {
             budget -= 1;
             settled = true;
             self.clients[j as usize].queued = false;
-            if self.status[j as usize].live {
-                self.examine(j, out);
+            let status = self.status[j as usize];
+            if status.live {
+                self.examine(j, status.zone, out);
             }
         }
         // `examine` marks no one as moved, so the list is reused as it is (no allocation).
@@ -637,9 +649,8 @@ impl Proximity {
             .max_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
     }
 
-    /// Re-evaluates every pair of moved client `i` against the clients near it.
-    fn examine(&mut self, i: u32, out: &mut Vec<PairChange>) {
-        let zone = self.status[i as usize].zone;
+    /// Re-evaluates every pair of moved client `i`, in `zone`, against the clients near it.
+    fn examine(&mut self, i: u32, zone: u32, out: &mut Vec<PairChange>) {
         if self.zone_rules[zone as usize].cap != u32::MAX {
             return self.examine_capped(i, out);
         }
