@@ -536,7 +536,9 @@ impl Proximity {
             if let Some(ahead) = moved.get(k + PREFETCH_AHEAD) {
                 prefetch(&self.clients[ahead.client as usize]);
             }
-            let Move { client: i, zone, .. } = moved[k];
+            let Move {
+                client: i, zone, ..
+            } = moved[k];
             self.examine(i, zone, out);
             if self.zone_rules[zone as usize].cap != u32::MAX {
                 // A peer's move can make a farther pair of its peers replaceable.

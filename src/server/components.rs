@@ -5,9 +5,11 @@ use bevy::prelude::{Component, Entity, Resource};
 use rustc_hash::FxHashMap;
 
 use crate::protocol::{PeerId, Realm, SpaceId};
+use crate::proximity::ClientHandle;
 
 /// A connected client: its id and the realm its connect token put it in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Component)]
+#[require(ProximitySlot)]
 pub struct Peer {
     /// The renet client id.
     pub id: PeerId,
@@ -18,6 +20,12 @@ pub struct Peer {
 /// Where the client last said it stands. Inserted with its first position update.
 #[derive(Debug, Clone, Copy, PartialEq, Component)]
 pub struct Position(pub Vec3);
+
+/// The client's handle in the proximity core, filled by the proximity tick at the client's
+/// first position: later moves go to the core by handle, with no id lookup. Inserted empty
+/// with [`Peer`]; nothing else needs to touch it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Component)]
+pub struct ProximitySlot(pub(crate) Option<ClientHandle>);
 
 /// The space (map, channel) the client last said it is in. Inserted with its first position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Component)]

@@ -39,7 +39,9 @@ use bevy::prelude::{IntoScheduleConfigs, SystemSet, Time, resource_exists};
 use bevy::time::Fixed;
 use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
 
-pub use components::{ClientHealth, NearbySet, Peer, PeerDirectory, Position, Space};
+pub use components::{
+    ClientHealth, NearbySet, Peer, PeerDirectory, Position, ProximitySlot, Space,
+};
 pub use config::{
     ConfigError, DEFAULT_CONFIG_TOML, MAX_CLIENTS_LIMIT, MingleServerConfig, NotifyMode,
 };

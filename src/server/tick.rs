@@ -7,10 +7,10 @@ use bevy::prelude::{
 };
 
 use super::MingleServerSystems;
-use super::components::{NearbySet, Peer, PeerDirectory, Position, Space};
+use super::components::{NearbySet, Peer, PeerDirectory, Position, ProximitySlot, Space};
 use super::messages::{Departure, Introduction};
 use super::stats::ServerStats;
-use crate::proximity::{DepartureCause, PairChange, Proximity, ProximityConfig};
+use crate::proximity::{DepartureCause, PairChange, Proximity, ProximityConfig, ProximityError};
 
 /// The proximity concern alone, without any networking: the [`ProximityIndex`] resource, the
 /// [`Introduction`] / [`Departure`] messages and the tick in [`FixedUpdate`]
@@ -55,7 +55,12 @@ impl ProximityIndex {
 type Moved<'w, 's> = Query<
     'w,
     's,
-    (&'static Peer, &'static Position, &'static Space),
+    (
+        &'static Peer,
+        &'static Position,
+        &'static Space,
+        &'static mut ProximitySlot,
+    ),
     Or<(Changed<Position>, Changed<Space>)>,
 >;
 
@@ -63,7 +68,7 @@ type Moved<'w, 's> = Query<
 /// tick, and mirrors the result into `NearbySet`s and messages.
 fn proximity_tick(
     mut index: ResMut<ProximityIndex>,
-    moved: Moved,
+    mut moved: Moved,
     directory: Res<PeerDirectory>,
     mut sets: Query<&mut NearbySet>,
     mut introductions: MessageWriter<Introduction>,
@@ -73,8 +78,21 @@ fn proximity_tick(
 ) {
     let started = std::time::Instant::now();
     let core = &mut index.0;
-    for (peer, position, space) in &moved {
-        if let Err(err) = core.set_position(peer.id, peer.realm, space.0, position.0.to_array()) {
+    for (peer, position, space, mut slot) in &mut moved {
+        let pos = position.0.to_array();
+        let by_handle = slot
+            .0
+            .map(|handle| core.set_position_of(handle, peer.realm, space.0, pos));
+        let result = match by_handle {
+            Some(Ok(())) => Ok(()),
+            // First position, or a slot outliving its client in the core (a game that
+            // re-used the entity): go by id, and keep the handle for next time.
+            None | Some(Err(ProximityError::StaleHandle)) => core
+                .set_position(peer.id, peer.realm, space.0, pos)
+                .map(|handle| slot.0 = Some(handle)),
+            Some(Err(err)) => Err(err),
+        };
+        if let Err(err) = result {
             // Positions are validated at decode; a game writing `Position` itself can still err.
             warn!("{}: position refused by the proximity core: {err}", peer.id);
         }
