@@ -55,9 +55,12 @@ struct Walk {
     rng: Rng,
     pos: Vec<[f32; 3]>,
     moves: Vec<u32>,
+    /// The two axes clients spread and walk along: XY for a 2D game, XZ for a 3D Y-up one.
+    ground: [usize; 2],
 }
 
 impl Walk {
+    /// A 2D world on the XY plane.
     fn uniform(n: usize, seed: u64) -> Self {
         let mut rng = Rng(seed);
         let side = world_side(n);
@@ -68,7 +71,19 @@ impl Walk {
             rng,
             pos,
             moves: Vec::new(),
+            ground: [0, 1],
         }
+    }
+
+    /// A 3D Y-up world: the same ground density on XZ, clients standing at heights of 0-10
+    /// (floors, stairs, terrain).
+    fn y_up(n: usize, seed: u64) -> Self {
+        let mut walk = Walk::uniform(n, seed);
+        for p in &mut walk.pos {
+            *p = [p[0], walk.rng.unit() * 10.0, p[1]];
+        }
+        walk.ground = [0, 2];
+        walk
     }
 
     /// Picks 15 % of clients and moves each up to 1 unit.
@@ -79,8 +94,8 @@ impl Walk {
         for _ in 0..count {
             let i = (self.rng.next() % n as u64) as u32;
             let p = &mut self.pos[i as usize];
-            p[0] += self.rng.signed() * 0.7;
-            p[1] += self.rng.signed() * 0.7;
+            p[self.ground[0]] += self.rng.signed() * 0.7;
+            p[self.ground[1]] += self.rng.signed() * 0.7;
             self.moves.push(i);
         }
     }
@@ -115,8 +130,8 @@ struct GridWorld {
     out: Vec<PairChange>,
 }
 
-fn grid_setup(n: usize) -> GridWorld {
-    let walk = Walk::uniform(n, 42);
+fn grid_setup(walk: Walk) -> GridWorld {
+    let n = walk.pos.len();
     let mut core = Proximity::new(config());
     let handles = (0..n)
         .map(|i| {
@@ -250,8 +265,16 @@ fn bench_proximity(c: &mut Criterion) {
     }
 
     for n in [1_000usize, 10_000, 100_000, 1_000_000] {
-        let mut world = grid_setup(n);
+        let mut world = grid_setup(Walk::uniform(n, 42));
         group.bench_function(BenchmarkId::new("grid", n), |b| {
+            b.iter_custom(|iters| time_grid_ticks(&mut world, iters));
+        });
+    }
+
+    {
+        // The same workload in a 3D Y-up game: ground XZ, heights 0-10.
+        let mut world = grid_setup(Walk::y_up(100_000, 42));
+        group.bench_function(BenchmarkId::new("y_up", 100_000), |b| {
             b.iter_custom(|iters| time_grid_ticks(&mut world, iters));
         });
     }
@@ -259,7 +282,7 @@ fn bench_proximity(c: &mut Criterion) {
     {
         let GridWorld {
             mut core, mut out, ..
-        } = grid_setup(100_000);
+        } = grid_setup(Walk::uniform(100_000, 42));
         group.bench_function(BenchmarkId::new("idle", 100_000), |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
@@ -294,10 +317,14 @@ fn bench_proximity(c: &mut Criterion) {
             g += 1;
         }
         let mut core = Proximity::new(config());
-        for (i, p) in pos.iter().enumerate() {
-            core.set_position(PeerId(i as u64), Realm(0), SpaceId(0), *p)
-                .unwrap();
-        }
+        let handles: Vec<ClientHandle> = pos
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                core.set_position(PeerId(i as u64), Realm(0), SpaceId(0), *p)
+                    .unwrap()
+            })
+            .collect();
         let mut out = Vec::new();
         core.tick(&mut out);
         let mut tick = 0u64;
@@ -323,14 +350,9 @@ fn bench_proximity(c: &mut Criterion) {
                     let start = Instant::now();
                     for &gi in &moving {
                         let (s, len) = groups[gi];
-                        for i in s..s + len {
-                            core.set_position(
-                                PeerId(i as u64),
-                                Realm(0),
-                                SpaceId(0),
-                                pos[i as usize],
-                            )
-                            .unwrap();
+                        for i in s as usize..(s + len) as usize {
+                            core.set_position_of(handles[i], Realm(0), SpaceId(0), pos[i])
+                                .unwrap();
                         }
                     }
                     core.tick(&mut out);
