@@ -12,8 +12,11 @@
 //! - Pairs are symmetric: a [`PairChange`] names both sides once, and [`Proximity::nearby`] of
 //!   either lists the other.
 //! - Cost follows movement: only clients whose position was set since the last tick are
-//!   examined, against a uniform grid of `leave_range`-sized cells. A tick in which nobody
-//!   moved does nothing.
+//!   examined, in cell order, against a uniform grid of cells a little over twice
+//!   `leave_range` wide. A tick in which nobody moved does nothing.
+//! - [`Proximity::set_position`] returns a [`ClientHandle`]; moving a client by its handle
+//!   ([`Proximity::set_position_of`]) skips the id lookup and is the fast path (the server keeps
+//!   the handle in [`ProximitySlot`](crate::server::ProximitySlot)).
 //!
 //! ```
 //! use mingle::proximity::{PairChange, Proximity, ProximityConfig};
