@@ -681,21 +681,14 @@ impl Proximity {
                 if candidates.len() < near + members.len() {
                     candidates.resize(near + members.len(), (0, 0.0));
                 }
-                for (slot, m) in candidates[near..near + members.len()]
-                    .iter_mut()
-                    .zip(members)
-                {
+                let window = &mut candidates[near..near + members.len()];
+                let mut kept = 0;
+                for m in members {
                     let d2 = dist_sq(pos, m.pos);
-                    *slot = (m.client, d2);
+                    window[kept] = (m.client, d2);
+                    kept += usize::from(d2 <= leave_sq);
                 }
-                // A second pass compacts: separate from the distance loop so that one
-                // vectorises.
-                let (start, end) = (near, near + members.len());
-                for k in start..end {
-                    let c = candidates[k];
-                    candidates[near] = c;
-                    near += usize::from(c.1 <= leave_sq);
-                }
+                near += kept;
             });
         self.distance_checks += checks;
         for &(j, d2) in &candidates[..near] {
