@@ -177,6 +177,15 @@ fn dist_sq(a: [f32; 3], b: [f32; 3]) -> f32 {
 /// memory latencies, few enough that the lines are still in L1 when their turn comes.
 const PREFETCH_AHEAD: usize = 8;
 
+/// Refuses a position with a NaN or infinite coordinate.
+fn finite(pos: [f32; 3]) -> Result<(), ProximityError> {
+    if pos.iter().all(|c| c.is_finite()) {
+        Ok(())
+    } else {
+        Err(ProximityError::NonFinitePosition)
+    }
+}
+
 /// Capacity a set takes when it first outgrows its inline storage: one allocation per crowded
 /// client, not one per doubling.
 const NEARBY_SPILL: usize = 64;
@@ -307,9 +316,7 @@ impl Proximity {
         space: SpaceId,
         pos: [f32; 3],
     ) -> Result<ClientHandle, ProximityError> {
-        if !pos.iter().all(|c| c.is_finite()) {
-            return Err(ProximityError::NonFinitePosition);
-        }
+        finite(pos)?;
         let zone = self.zone_id(realm, space);
         let i = match self.by_peer.get(&peer) {
             Some(&i) => i,
@@ -335,9 +342,7 @@ impl Proximity {
         space: SpaceId,
         pos: [f32; 3],
     ) -> Result<(), ProximityError> {
-        if !pos.iter().all(|c| c.is_finite()) {
-            return Err(ProximityError::NonFinitePosition);
-        }
+        finite(pos)?;
         match self.status.get(handle.index as usize) {
             Some(s) if s.live && s.generation == handle.generation => {}
             _ => return Err(ProximityError::StaleHandle),

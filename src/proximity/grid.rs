@@ -175,8 +175,14 @@ impl Grid {
 
     #[inline]
     fn members_mut(&mut self, key: CellKey) -> &mut SmallVec<[Member; CELL_INLINE]> {
-        let id = self.find(key).expect("a placed client's cell exists");
+        let id = self.placed(key);
         &mut self.cells[id as usize].members
+    }
+
+    /// The cell of a placed client: it exists as long as the client sits in it.
+    #[inline]
+    fn placed(&self, key: CellKey) -> CellId {
+        self.find(key).expect("a placed client's cell exists")
     }
 
     /// Adds a member to the cell at `key`, returning its slot there.
@@ -196,7 +202,7 @@ impl Grid {
     /// Removes the member at `slot` of the cell at `key`. Returns the client moved into that
     /// slot, if any, so the caller can update its placement.
     pub fn remove(&mut self, key: CellKey, slot: u32) -> Option<u32> {
-        let id = self.find(key).expect("a placed client's cell exists");
+        let id = self.placed(key);
         let members = &mut self.cells[id as usize].members;
         members.swap_remove(slot as usize);
         if members.is_empty() {
