@@ -94,11 +94,11 @@ fn a_crafted_slice_packet_disconnects_only_its_sender() {
         Some(renetcode::DisconnectReason::DisconnectedByServer)
     );
     assert_eq!(
-        stats(&h).guarded_packets,
+        stats(&h).receive.guarded,
         1,
         "the guard refused it before renet saw it"
     );
-    assert_eq!(stats(&h).renet_panics, 0);
+    assert_eq!(stats(&h).receive.renet_panics, 0);
     h.steps(3);
     assert!(
         h.server
@@ -119,7 +119,7 @@ fn a_gigabyte_slice_count_is_refused() {
         h.step();
         m.is_disconnected()
     }));
-    assert_eq!(stats(&h).guarded_packets, 1);
+    assert_eq!(stats(&h).receive.guarded, 1);
     others_unaffected(&mut h);
 }
 
@@ -141,12 +141,31 @@ fn non_finite_and_out_of_world_positions_are_rejected() {
         m.send(Channel::Position, position(p));
     }
     pump(&mut h, &mut m, 4);
-    assert_eq!(rejections(&mut m), vec![RejectReason::InvalidPosition; 3]);
-    assert_eq!(stats(&h).invalid_positions, 3);
-    assert!(
-        m.is_connected(),
-        "three strikes are below the disconnect threshold"
+    assert_eq!(
+        rejections(&mut m),
+        vec![RejectReason::InvalidPosition],
+        "answered once a second, not once per position"
     );
+    assert_eq!(stats(&h).invalid_positions, 3, "each one is counted");
+    others_unaffected(&mut h);
+}
+
+#[test]
+fn invalid_positions_never_disconnect_a_client() {
+    // A physics glitch sending NaN for a while must not cost a player its voice: invalid
+    // positions spend position tokens and are counted, but never count toward
+    // `max_decode_failures`.
+    let (mut h, mut m) = setup();
+    let limit = MingleServerConfig::default().max_decode_failures as usize;
+    for _ in 0..3 * limit {
+        m.send(Channel::Position, position([f32::NAN, 0.0, 0.0]));
+        pump(&mut h, &mut m, 1);
+    }
+    pump(&mut h, &mut m, 4);
+    assert!(m.is_connected(), "still connected after {} NaNs", 3 * limit);
+    assert_eq!(stats(&h).kicked, 0);
+    assert_eq!(stats(&h).decode_failures, 0);
+    assert!(stats(&h).invalid_positions + stats(&h).rate_limited_positions >= 3 * limit as u64);
     others_unaffected(&mut h);
 }
 

@@ -91,7 +91,7 @@ fn main() -> ExitCode {
     if windowed {
         #[cfg(feature = "debug-window")]
         app.add_plugins((
-            DefaultPlugins.set(WindowPlugin {
+            DefaultPlugins.set(log_plugin()).set(WindowPlugin {
                 primary_window: Some(Window {
                     title: "mingle".into(),
                     resolution: (800, 600).into(),
@@ -113,7 +113,7 @@ fn main() -> ExitCode {
     } else {
         app.add_plugins((
             MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(period)),
-            LogPlugin::default(),
+            log_plugin(),
             plugin,
         ));
     }
@@ -142,5 +142,18 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         AppExit::Error(code) => ExitCode::from(code.get()),
+    }
+}
+
+/// Bevy's log setup with renetcode's per-datagram error lines off: the transport counts and
+/// summarises rejected datagrams instead (SECURITY.md, "Logs").
+fn log_plugin() -> LogPlugin {
+    LogPlugin {
+        filter: format!(
+            "{},{}",
+            bevy::log::DEFAULT_FILTER,
+            mingle::server::QUIET_TRANSPORT_LOGS
+        ),
+        ..default()
     }
 }

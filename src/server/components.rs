@@ -91,6 +91,8 @@ pub struct ClientHealth {
     pub refilled_secs: f64,
     /// When it was last told it is rate-limited, seconds (one rejection a second at most).
     pub last_limited_secs: f64,
+    /// When it was last told a position was invalid, seconds (one rejection a second at most).
+    pub last_invalid_position_secs: f64,
 }
 
 impl ClientHealth {
@@ -103,6 +105,7 @@ impl ClientHealth {
             refresh_tokens: refresh_burst,
             refilled_secs: now,
             last_limited_secs: f64::NEG_INFINITY,
+            last_invalid_position_secs: f64::NEG_INFINITY,
         }
     }
 }

@@ -55,15 +55,29 @@ pub(crate) fn intake(
                 health.last_heard_secs = now;
                 let msg = match decode_client(&bytes) {
                     Ok(msg) => msg,
+                    // An invalid position (NaN, out of world) is a game's glitch more often
+                    // than an attack: it spends a position token like a valid one, is answered
+                    // at most once a second, and never counts toward a disconnect.
+                    Err(err) if err.reject_reason() == RejectReason::InvalidPosition => {
+                        if !take_token(&mut health.position_tokens) {
+                            stats.rate_limited_positions += 1;
+                            limited(&mut server, &mut health, id, now, Limited::Position);
+                            continue;
+                        }
+                        stats.invalid_positions += 1;
+                        if now - health.last_invalid_position_secs >= 1.0 {
+                            health.last_invalid_position_secs = now;
+                            reject(&mut server, id, RejectReason::InvalidPosition);
+                        }
+                        continue;
+                    }
                     Err(err) => {
                         stats.decode_failures += 1;
                         health.decode_failures += 1;
                         debug!("{id}: undecodable message: {err}");
                         let reason = err.reject_reason();
-                        match reason {
-                            RejectReason::InvalidPosition => stats.invalid_positions += 1,
-                            RejectReason::PayloadTooLarge => stats.oversized_payloads += 1,
-                            _ => {}
+                        if reason == RejectReason::PayloadTooLarge {
+                            stats.oversized_payloads += 1;
                         }
                         reject(&mut server, id, reason);
                         if health.decode_failures >= config.max_decode_failures {

@@ -300,8 +300,8 @@ fn export_counts(
         "mingle_rejected_inputs_total",
         "reason",
         "undecodable",
-        s.decode_failures - s.invalid_positions - s.oversized_payloads,
-        l.decode_failures - l.invalid_positions - l.oversized_payloads,
+        s.decode_failures - s.oversized_payloads,
+        l.decode_failures - l.oversized_payloads,
     );
     add_labeled(
         "mingle_rejected_inputs_total",
@@ -342,9 +342,37 @@ fn export_counts(
         "mingle_rejected_inputs_total",
         "reason",
         "crafted_packet",
-        s.guarded_packets + s.renet_panics,
-        l.guarded_packets + l.renet_panics,
+        s.receive.guarded + s.receive.renet_panics,
+        l.receive.guarded + l.receive.renet_panics,
     );
+    for (cause, now, before) in [
+        ("flood", s.receive.flood_dropped, l.receive.flood_dropped),
+        ("malformed", s.receive.malformed, l.receive.malformed),
+        (
+            "netcode_refused",
+            s.receive.netcode_rejected,
+            l.receive.netcode_rejected,
+        ),
+        ("crafted_packet", s.receive.guarded, l.receive.guarded),
+        (
+            "stale_slice",
+            s.receive.stale_slices,
+            l.receive.stale_slices,
+        ),
+        (
+            "caught_panic",
+            s.receive.netcode_panics + s.receive.renet_panics,
+            l.receive.netcode_panics + l.receive.renet_panics,
+        ),
+    ] {
+        add_labeled(
+            "mingle_rejected_datagrams_total",
+            "cause",
+            cause,
+            now,
+            before,
+        );
+    }
     add(
         "mingle_position_updates_total",
         s.position_updates,
@@ -357,10 +385,14 @@ fn export_counts(
     );
     add(
         "mingle_datagrams_received_total",
-        s.datagrams_in,
-        l.datagrams_in,
+        s.receive.datagrams,
+        l.receive.datagrams,
     );
-    add("mingle_bytes_received_total", s.bytes_in, l.bytes_in);
+    add(
+        "mingle_bytes_received_total",
+        s.receive.bytes,
+        l.receive.bytes,
+    );
     add(
         "mingle_datagrams_sent_total",
         s.datagrams_out,

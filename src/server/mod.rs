@@ -24,6 +24,7 @@ mod debug_window;
 mod intake;
 mod messages;
 mod metrics;
+pub mod netcode_guard;
 mod outbox;
 pub mod renet_guard;
 mod stats;
@@ -34,7 +35,7 @@ mod udp;
 use std::net::UdpSocket;
 use std::sync::Mutex;
 
-use bevy::app::{App, Last, Plugin, PostUpdate, PreUpdate, Update};
+use bevy::app::{App, Last, Plugin, PostUpdate, PreUpdate, Startup, Update};
 use bevy::prelude::{IntoScheduleConfigs, SystemSet, Time, resource_exists};
 use bevy::time::Fixed;
 use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
@@ -53,7 +54,10 @@ pub use metrics::{
 };
 pub use stats::ServerStats;
 pub use tick::{MingleProximityPlugin, ProximityIndex};
-pub use transport::{SOCKET_BUFFER_BYTES, ServerAddress, bind_socket};
+pub use transport::{
+    QUIET_TRANSPORT_LOGS, REJECTION_LOG_INTERVAL_SECS, SOCKET_BUFFER_BYTES, ServerAddress,
+    bind_socket,
+};
 pub use udp::{
     MAX_DATAGRAMS_PER_ADDRESS, MAX_DATAGRAMS_PER_UPDATE, ReceiveCounts, ServerTransport,
 };
@@ -190,7 +194,8 @@ impl Plugin for MingleServerPlugin {
                 PostUpdate,
                 outbox::send_peer_changes.in_set(MingleServerSystems::Send),
             )
-            .add_systems(Update, stats::log_stats);
+            .add_systems(Startup, transport::warn_if_transport_logs_loud)
+            .add_systems(Update, (stats::log_stats, transport::log_rejections));
     }
 }
 

@@ -9,6 +9,7 @@ use super::messages::{Departure, Introduction};
 use super::send;
 use super::stats::ServerStats;
 use crate::protocol::{PeerId, ServerToClient};
+use crate::proximity::DepartureCause;
 
 /// Clients that sent a position since the last send, for [`NotifyMode::EveryUpdate`] only.
 #[derive(Debug, Default, Resource)]
@@ -35,8 +36,13 @@ pub(crate) fn send_peer_changes(
     for &Introduction { a, b } in introductions.read() {
         notes.extend([(a, false, b), (b, false, a)]);
     }
-    for &Departure { a, b, .. } in departures.read() {
-        notes.extend([(a, true, b), (b, true, a)]);
+    for &Departure { a, b, cause } in departures.read() {
+        // `a` of a disconnect is the connection that ended: the id may already belong to a
+        // new connection, which never held `b` and must not hear of it.
+        if cause != DepartureCause::Disconnect {
+            notes.push((a, true, b));
+        }
+        notes.push((b, true, a));
     }
     if config.notify == NotifyMode::EveryUpdate {
         send_full_lists(

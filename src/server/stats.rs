@@ -6,6 +6,7 @@ use bevy::time::Real;
 
 use super::components::PeerDirectory;
 use super::config::MingleServerConfig;
+use super::udp::ReceiveCounts;
 
 /// Running totals since startup. Read it from a system, or in tests.
 #[derive(Debug, Clone, Default, Resource)]
@@ -52,7 +53,8 @@ pub struct ServerStats {
     pub decode_failures: u64,
     /// Messages refused for arriving on the wrong channel.
     pub rejected_inputs: u64,
-    /// Positions refused as NaN, infinite or out of world (also counted in `decode_failures`).
+    /// Positions refused as NaN, infinite or out of world (not in `decode_failures`: they never
+    /// disconnect a client).
     pub invalid_positions: u64,
     /// Signals refused for an oversized payload (also counted in `decode_failures`).
     pub oversized_payloads: u64,
@@ -72,16 +74,10 @@ pub struct ServerStats {
     pub ticks: u64,
     /// How long the last proximity tick took, seconds.
     pub last_tick_secs: f64,
-    /// UDP datagrams read.
-    pub datagrams_in: u64,
-    /// UDP bytes read.
-    pub bytes_in: u64,
-    /// Datagrams dropped because their source exceeded its share of an update.
-    pub flood_dropped: u64,
-    /// Packets refused before renet (crafted slices, unknown channels); the sender is dropped.
-    pub guarded_packets: u64,
-    /// Panics caught inside renet; the sender is dropped.
-    pub renet_panics: u64,
+    /// What the transport read and refused: datagrams and bytes in, and every rejected
+    /// datagram or packet by cause (flood, malformed prefix, refused by netcode, crafted renet
+    /// packet, caught panics).
+    pub receive: ReceiveCounts,
     /// UDP datagrams written.
     pub datagrams_out: u64,
     /// UDP bytes written.

@@ -5,7 +5,7 @@
 
 use std::net::{SocketAddr, UdpSocket};
 
-use bevy::log::{debug, info};
+use bevy::log::{debug, info, warn};
 use bevy::prelude::{AppExit, Commands, MessageReader, On, Res, ResMut, Resource, Time};
 use bevy::time::Real;
 use bevy_renet::renet::ServerEvent;
@@ -14,7 +14,7 @@ use bevy_renet::{RenetServer, RenetServerEvent};
 use super::components::{ClientHealth, NearbySet, Peer, PeerDirectory};
 use super::config::MingleServerConfig;
 use super::stats::ServerStats;
-use super::udp::ServerTransport;
+use super::udp::{ReceiveCounts, ServerTransport};
 use super::{ProximityIndex, send};
 use crate::protocol::{PeerId, Realm, ServerToClient};
 
@@ -51,12 +51,52 @@ pub(crate) fn receive_packets(
     mut stats: ResMut<ServerStats>,
     time: Res<Time<Real>>,
 ) {
-    let counts = transport.receive(time.delta(), &mut server);
-    stats.datagrams_in += counts.datagrams;
-    stats.bytes_in += counts.bytes;
-    stats.flood_dropped += counts.flood_dropped;
-    stats.guarded_packets += counts.guarded;
-    stats.renet_panics += counts.renet_panics;
+    transport.receive(time.delta(), &mut server);
+    stats.receive = transport.totals;
+}
+
+/// The log filter directive that silences renetcode's line per refused datagram (add it to
+/// `LogPlugin::filter`); the transport counts those datagrams and logs a summary instead.
+pub const QUIET_TRANSPORT_LOGS: &str = "renetcode=off";
+
+/// At startup, warns once if renetcode's per-datagram error lines are enabled: a flood of
+/// garbage would then write a log line per datagram.
+pub(crate) fn warn_if_transport_logs_loud() {
+    if bevy::log::tracing::enabled!(target: "renetcode::server", bevy::log::Level::ERROR) {
+        warn!(
+            "renetcode logs a line per refused datagram, so a flood can fill the log: add \"{QUIET_TRANSPORT_LOGS}\" to LogPlugin's filter (mingle counts and summarises them)"
+        );
+    }
+}
+
+/// Seconds between two summary lines of rejected datagrams.
+pub const REJECTION_LOG_INTERVAL_SECS: f64 = 10.0;
+
+/// Logs at most one line per [`REJECTION_LOG_INTERVAL_SECS`] summing up the datagrams refused
+/// since the last line, by cause; never a line per datagram, so a flood cannot flood the log.
+pub(crate) fn log_rejections(
+    stats: Res<ServerStats>,
+    time: Res<Time<Real>>,
+    mut last: bevy::prelude::Local<(f64, ReceiveCounts)>,
+) {
+    let now = time.elapsed_secs_f64();
+    let (logged_at, before) = *last;
+    let r = stats.receive;
+    if now - logged_at < REJECTION_LOG_INTERVAL_SECS || r.rejected() == before.rejected() {
+        return;
+    }
+    warn!(
+        "rejected {} datagrams in the last {:.0} s: flood {}, malformed {}, refused by netcode {}, crafted packets {}, stale slices {}, caught panics {}",
+        r.rejected() - before.rejected(),
+        now - logged_at,
+        r.flood_dropped - before.flood_dropped,
+        r.malformed - before.malformed,
+        r.netcode_rejected - before.netcode_rejected,
+        r.guarded - before.guarded,
+        r.stale_slices - before.stale_slices,
+        (r.netcode_panics + r.renet_panics) - (before.netcode_panics + before.renet_panics),
+    );
+    *last = (now, r);
 }
 
 /// Writes every queued packet (runs in `RenetSend`).

@@ -1,14 +1,16 @@
 //! mingle's own server transport: renetcode's `NetcodeServer` over one UDP socket, in place of
 //! bevy_renet's `NetcodeServerPlugin`.
 //!
-//! It differs from the stock transport in three ways: the socket's buffers are enlarged (a burst
+//! It differs from the stock transport in four ways: the socket's buffers are enlarged (a burst
 //! of 1,024 connects fits); the datagrams handled per update are bounded, in total and per
-//! source address, so a flood cannot stretch a frame; and every decrypted packet is checked by
-//! [`renet_guard`](super::renet_guard) and handed to renet inside `catch_unwind`, so a packet
-//! that would crash renet disconnects its sender and nobody else notices.
+//! source address, so a flood cannot stretch a frame; every datagram's netcode prefix is checked
+//! by [`netcode_guard`](super::netcode_guard) before renetcode reads it, and every decrypted
+//! packet by [`renet_guard`](super::renet_guard) (with a per-client slice ledger) before renet
+//! does; and both decoders run inside [`isolate`], so a packet that would still crash either
+//! disconnects its sender and nobody else notices. Nothing here logs per datagram: rejections
+//! are counted by cause ([`ReceiveCounts`]) and summarised by the caller.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, SystemTime};
 
 use bevy::log::{debug, warn};
@@ -19,7 +21,8 @@ use renetcode::{
 };
 use rustc_hash::FxHashMap;
 
-use super::renet_guard;
+use super::netcode_guard::{self, isolate};
+use super::renet_guard::{self, SliceLedger, SliceVerdict};
 use crate::protocol::PROTOCOL_ID;
 
 /// Datagrams one update reads at most; the rest wait in the socket buffer for the next update.
@@ -36,10 +39,46 @@ pub struct ReceiveCounts {
     pub bytes: u64,
     /// Datagrams dropped because their address exceeded its share of the update.
     pub flood_dropped: u64,
-    /// Packets refused by the guard (the sender is disconnected).
+    /// Datagrams refused by their netcode prefix before renetcode read them.
+    pub malformed: u64,
+    /// Payload datagrams from a connected client's address that netcode refused (wrong MAC,
+    /// replayed sequence).
+    pub netcode_rejected: u64,
+    /// Panics caught inside renetcode (the sender, if connected, is disconnected).
+    pub netcode_panics: u64,
+    /// Packets refused by the renet guard or its slice ledger (the sender is disconnected).
     pub guarded: u64,
+    /// Slices dropped for a message id the slice ledger had already forgotten.
+    pub stale_slices: u64,
     /// Panics caught inside renet (the sender is disconnected).
     pub renet_panics: u64,
+}
+
+impl std::ops::AddAssign for ReceiveCounts {
+    fn add_assign(&mut self, c: ReceiveCounts) {
+        self.datagrams += c.datagrams;
+        self.bytes += c.bytes;
+        self.flood_dropped += c.flood_dropped;
+        self.malformed += c.malformed;
+        self.netcode_rejected += c.netcode_rejected;
+        self.netcode_panics += c.netcode_panics;
+        self.guarded += c.guarded;
+        self.stale_slices += c.stale_slices;
+        self.renet_panics += c.renet_panics;
+    }
+}
+
+impl ReceiveCounts {
+    /// Datagrams and packets refused, all causes together.
+    pub fn rejected(&self) -> u64 {
+        self.flood_dropped
+            + self.malformed
+            + self.netcode_rejected
+            + self.netcode_panics
+            + self.guarded
+            + self.stale_slices
+            + self.renet_panics
+    }
 }
 
 /// The UDP socket and netcode server, as a resource.
@@ -53,11 +92,14 @@ pub struct ServerTransport {
     pub totals: ReceiveCounts,
 }
 
-/// Where netcode's results go: the socket, the clients to drop, and what was written.
+/// Where netcode's results go: the socket, the clients to drop, what was written, and what is
+/// known of each connected client (its address, its slice ledger).
 struct Outlet {
     socket: UdpSocket,
     offenders: Vec<u64>,
     sent: (u64, u64),
+    connected: FxHashMap<SocketAddr, u64>,
+    ledgers: FxHashMap<u64, SliceLedger>,
 }
 
 impl ServerTransport {
@@ -88,6 +130,8 @@ impl ServerTransport {
                 socket,
                 offenders: Vec::new(),
                 sent: (0, 0),
+                connected: FxHashMap::default(),
+                ledgers: FxHashMap::default(),
             },
             buffer: Box::new([0; NETCODE_MAX_PACKET_BYTES]),
             per_address: FxHashMap::default(),
@@ -130,12 +174,78 @@ impl ServerTransport {
                 counts.flood_dropped += 1;
                 continue;
             }
-            let result = self.netcode.process_packet(addr, &mut self.buffer[..len]);
-            self.outlet.handle(result, server, &mut counts);
+            self.process(addr, len, server, &mut counts);
         }
+        self.settle(server, &mut counts);
+        self.totals += counts;
+        counts
+    }
+
+    /// Handles `datagram` as if it had just been read from `addr`, without the socket or the
+    /// per-address budget: the receive path for in-process fuzzing. Call
+    /// [`receive`](Self::receive) now and then to let disconnects take effect.
+    pub fn inject(
+        &mut self,
+        addr: SocketAddr,
+        datagram: &[u8],
+        server: &mut RenetServer,
+    ) -> ReceiveCounts {
+        let len = datagram.len().min(NETCODE_MAX_PACKET_BYTES);
+        self.buffer[..len].copy_from_slice(&datagram[..len]);
+        let mut counts = ReceiveCounts {
+            datagrams: 1,
+            bytes: len as u64,
+            ..ReceiveCounts::default()
+        };
+        self.process(addr, len, server, &mut counts);
+        self.totals += counts;
+        counts
+    }
+
+    /// The connected client sending from `addr`, if any.
+    pub fn client_at(&self, addr: SocketAddr) -> Option<u64> {
+        self.outlet.connected.get(&addr).copied()
+    }
+
+    /// One datagram (in `self.buffer[..len]`) through the netcode guard, renetcode, the renet
+    /// guard and renet.
+    fn process(
+        &mut self,
+        addr: SocketAddr,
+        len: usize,
+        server: &mut RenetServer,
+        counts: &mut ReceiveCounts,
+    ) {
+        let datagram = &mut self.buffer[..len];
+        if let Err(fault) = netcode_guard::check_datagram(datagram, PROTOCOL_ID) {
+            debug!("datagram from {addr} refused: {fault}");
+            counts.malformed += 1;
+            return;
+        }
+        let sender = self.outlet.connected.get(&addr).copied();
+        let is_payload = datagram[0] & 0x0f == PAYLOAD_PACKET;
+        let netcode = &mut self.netcode;
+        match isolate(|| netcode.process_packet(addr, datagram)) {
+            Ok(result) => {
+                if sender.is_some() && is_payload && matches!(result, ServerResult::None) {
+                    counts.netcode_rejected += 1;
+                }
+                self.outlet.handle(result, server, counts);
+            }
+            Err(_) => {
+                counts.netcode_panics += 1;
+                if let Some(client_id) = sender {
+                    self.outlet.offenders.push(client_id);
+                }
+            }
+        }
+    }
+
+    /// After a receive pass: netcode's per-client timers, then every disconnect asked for.
+    fn settle(&mut self, server: &mut RenetServer, counts: &mut ReceiveCounts) {
         for client_id in self.netcode.clients_id() {
             let result = self.netcode.update_client(client_id);
-            self.outlet.handle(result, server, &mut counts);
+            self.outlet.handle(result, server, counts);
         }
         let mut leaving = server.disconnections_id();
         leaving.append(&mut self.outlet.offenders);
@@ -148,10 +258,8 @@ impl ServerTransport {
                 continue;
             }
             let result = self.netcode.disconnect(client_id);
-            self.outlet.handle(result, server, &mut counts);
+            self.outlet.handle(result, server, counts);
         }
-        add(&mut self.totals, counts);
-        counts
     }
 
     /// Datagrams and bytes written so far.
@@ -194,13 +302,8 @@ impl ServerTransport {
     }
 }
 
-fn add(total: &mut ReceiveCounts, c: ReceiveCounts) {
-    total.datagrams += c.datagrams;
-    total.bytes += c.bytes;
-    total.flood_dropped += c.flood_dropped;
-    total.guarded += c.guarded;
-    total.renet_panics += c.renet_panics;
-}
+/// netcode's packet type of an encrypted payload (the low nibble of the prefix).
+const PAYLOAD_PACKET: u8 = 5;
 
 impl Outlet {
     fn handle(
@@ -224,20 +327,29 @@ impl Outlet {
                 if offenders.contains(&client_id) {
                     return;
                 }
-                if let Err(fault) = renet_guard::check(payload) {
-                    warn!("client {client_id}: {fault}; disconnecting it");
-                    counts.guarded += 1;
-                    offenders.push(client_id);
-                    return;
+                let admitted = renet_guard::check(payload).and_then(|slice| match slice {
+                    Some(slice) => self.ledgers.entry(client_id).or_default().admit(slice),
+                    None => Ok(SliceVerdict::Pass),
+                });
+                match admitted {
+                    Ok(SliceVerdict::Pass) => {}
+                    Ok(SliceVerdict::Stale) => {
+                        counts.stale_slices += 1;
+                        return;
+                    }
+                    Err(fault) => {
+                        debug!("client {client_id}: {fault}; disconnecting it");
+                        counts.guarded += 1;
+                        offenders.push(client_id);
+                        return;
+                    }
                 }
                 // Defence in depth: any panic renet still has in it ends this client, not the server.
-                match catch_unwind(AssertUnwindSafe(|| {
-                    server.process_packet_from(payload, client_id)
-                })) {
+                match isolate(|| server.process_packet_from(payload, client_id)) {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => debug!("payload for unknown client {client_id}: {e}"),
                     Err(_) => {
-                        warn!(
+                        debug!(
                             "renet panicked on a packet from client {client_id}; disconnecting it"
                         );
                         counts.renet_panics += 1;
@@ -252,6 +364,7 @@ impl Outlet {
                 ..
             } => {
                 server.add_connection(client_id);
+                self.connected.insert(addr, client_id);
                 send(payload, addr);
             }
             ServerResult::ClientDisconnected {
@@ -260,6 +373,8 @@ impl Outlet {
                 payload,
             } => {
                 server.remove_connection(client_id);
+                self.connected.remove(&addr);
+                self.ledgers.remove(&client_id);
                 if let Some(payload) = payload {
                     send(payload, addr);
                 }

@@ -12,6 +12,7 @@ use renetcode::{ClientAuthentication, NetcodeClient};
 
 pub struct RawClient {
     socket: UdpSocket,
+    server: SocketAddr,
     netcode: NetcodeClient,
     pub renet: RenetClient,
     buf: Vec<u8>,
@@ -20,13 +21,8 @@ pub struct RawClient {
 
 impl RawClient {
     pub fn new(server: SocketAddr, id: u64, realm: Realm) -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.set_nonblocking(true).unwrap();
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap();
-        let netcode = NetcodeClient::new(
-            now,
+        Self::with_auth(
+            server,
             ClientAuthentication::Unsecure {
                 protocol_id: PROTOCOL_ID,
                 client_id: id,
@@ -34,9 +30,28 @@ impl RawClient {
                 user_data: Some(realm.to_user_data()),
             },
         )
-        .unwrap();
+    }
+
+    /// A client holding a signed connect token (secure mode).
+    pub fn with_token(server: SocketAddr, token: renetcode::ConnectToken) -> Self {
+        Self::with_auth(
+            server,
+            ClientAuthentication::Secure {
+                connect_token: token,
+            },
+        )
+    }
+
+    fn with_auth(server: SocketAddr, auth: ClientAuthentication) -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap();
+        let netcode = NetcodeClient::new(now, auth).unwrap();
         RawClient {
             socket,
+            server,
             netcode,
             renet: RenetClient::new(connection_config()),
             buf: vec![0; 1500],
@@ -90,6 +105,20 @@ impl RawClient {
     pub fn send_raw_packet(&mut self, payload: &[u8]) {
         let (addr, packet) = self.netcode.generate_payload_packet(payload).unwrap();
         self.socket.send_to(packet, addr).unwrap();
+    }
+
+    /// Sends `bytes` as one UDP datagram to the server, from this client's address.
+    pub fn send_datagram(&self, bytes: &[u8]) {
+        self.socket.send_to(bytes, self.server).unwrap();
+    }
+
+    /// A real encrypted netcode payload packet carrying `payload` (for captures and replays).
+    pub fn payload_packet(&mut self, payload: &[u8]) -> Vec<u8> {
+        self.netcode
+            .generate_payload_packet(payload)
+            .unwrap()
+            .1
+            .to_vec()
     }
 
     /// Says goodbye.
