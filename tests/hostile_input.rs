@@ -111,6 +111,25 @@ fn a_crafted_slice_packet_disconnects_only_its_sender() {
 }
 
 #[test]
+fn the_two_step_slice_attack_disconnects_only_its_sender() {
+    // Slice 0 of a 2-slice message, then slice 40 of a "50-slice" message with the same id:
+    // each passes a per-packet check; renet would index its 2-slice constructor with 40.
+    let (mut h, mut m) = setup();
+    m.send_raw_packet(&slice_packet(true, Channel::Signal as u8, 0, 2));
+    pump(&mut h, &mut m, 2);
+    assert!(m.is_connected(), "the first slice is a valid one");
+    m.send_raw_packet(&slice_packet(true, Channel::Signal as u8, 40, 50));
+    assert!(until(Duration::from_secs(5), || {
+        m.pump();
+        h.step();
+        m.is_disconnected()
+    }));
+    assert_eq!(stats(&h).receive.guarded, 1, "the slice ledger refused it");
+    assert_eq!(stats(&h).receive.renet_panics, 0, "renet never saw it");
+    others_unaffected(&mut h);
+}
+
+#[test]
 fn a_gigabyte_slice_count_is_refused() {
     let (mut h, mut m) = setup();
     m.send_raw_packet(&slice_packet(false, Channel::Position as u8, 0, 1_000_000));

@@ -6,6 +6,7 @@
 )]
 
 pub mod raw;
+pub mod transport_fuzz;
 
 use std::net::SocketAddr;
 use std::time::Duration;
