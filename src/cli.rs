@@ -74,7 +74,8 @@ pub struct ServerArgs {
     /// Seconds of silence before a client is disconnected [default: 15].
     #[arg(long, env = "MINGLE_IDLE_TIMEOUT_SECS", allow_negative_numbers = true)]
     pub idle_timeout_secs: Option<f64>,
-    /// Undecodable messages tolerated per client before disconnecting it [default: 10].
+    /// Undecodable messages tolerated per client before disconnecting it; invalid positions
+    /// never count [default: 10].
     #[arg(long, env = "MINGLE_MAX_DECODE_FAILURES")]
     pub max_decode_failures: Option<u32>,
     /// Seconds between stats lines in the log [default: 60].

@@ -67,6 +67,8 @@ pub enum RejectReason {
     Undecodable,
     /// A position had a NaN or infinite coordinate, or one beyond
     /// [`MAX_COORDINATE`](super::MAX_COORDINATE).
+    /// The position is dropped; this answer comes at most once a second, and invalid positions
+    /// never count toward a disconnect.
     InvalidPosition,
     /// A signal payload exceeded [`MAX_SIGNAL_PAYLOAD_BYTES`](super::MAX_SIGNAL_PAYLOAD_BYTES).
     PayloadTooLarge,

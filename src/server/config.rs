@@ -62,7 +62,8 @@ pub struct MingleServerConfig {
     pub max_clients: usize,
     /// Seconds without any message before a client is disconnected. Default: 15.0 s.
     pub idle_timeout_secs: f64,
-    /// Undecodable messages tolerated from one client before disconnecting it. Default: 10.
+    /// Undecodable messages tolerated from one client before disconnecting it. Invalid positions
+    /// (NaN, out of world) never count. Default: 10.
     pub max_decode_failures: u32,
     /// Seconds between stats lines in the log. Default: 60.0 s.
     pub stats_interval_secs: f64,
