@@ -62,7 +62,7 @@ fn fuzzed_datagrams_over_real_udp_leave_the_server_serving() {
                 m.send_datagram(&d);
                 sent += 1;
             }
-            if sent % 50 == 0 {
+            if sent.is_multiple_of(50) {
                 h.step();
             }
         }

@@ -62,7 +62,7 @@ fn renet_packet(rng: &mut Rng) -> Vec<u8> {
             let mut p = slice_packet(rng.below(2) == 0, channel, index, num);
             // Same message id (0) most of the time: the two-step attack; sometimes another.
             if rng.below(4) == 0 {
-                p[10..18].copy_from_slice(&(rng.next() % 8 | (0b11 << 62)).to_be_bytes());
+                p[10..18].copy_from_slice(&((rng.next() % 8) | (0b11 << 62)).to_be_bytes());
             }
             if rng.below(3) == 0 {
                 let cut = rng.below(p.len());
