@@ -68,7 +68,7 @@ pub struct ServerArgs {
     /// App updates (socket reads/writes) per second, >= tick rate [default: 20].
     #[arg(long, env = "MINGLE_LOOP_HZ", allow_negative_numbers = true)]
     pub loop_hz: Option<f64>,
-    /// Most clients at once, 1..=1024 [default: 1024].
+    /// Most clients at once, 1..=16384 [default: 1024].
     #[arg(long, env = "MINGLE_MAX_CLIENTS")]
     pub max_clients: Option<usize>,
     /// Seconds of silence before a client is disconnected [default: 15].

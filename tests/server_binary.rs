@@ -24,7 +24,7 @@ fn fails_naming(args: &[&str], needle: &str) {
 fn invalid_values_exit_with_the_field_named() {
     fails_naming(&["--range", "-1"], "range");
     fails_naming(&["--range", "30"], "leave_range");
-    fails_naming(&["--max-clients", "1025"], "max_clients");
+    fails_naming(&["--max-clients", "16385"], "max_clients");
 }
 
 #[test]

@@ -479,6 +479,10 @@ pub fn run(args: &LoadgenArgs) -> Result<Report, LoadgenError> {
                 snapshots_per_sec: rate(a.snapshots_sent, b.snapshots_sent),
                 introductions_per_sec: rate(a.introductions, b.introductions),
                 departures_per_sec: rate(a.departures, b.departures),
+                datagrams_in_per_sec: rate(a.datagrams_in, b.datagrams_in),
+                bytes_in_per_sec: rate(a.bytes_in, b.bytes_in),
+                datagrams_out_per_sec: rate(a.datagrams_out, b.datagrams_out),
+                bytes_out_per_sec: rate(a.bytes_out, b.bytes_out),
             })
         }
         _ => None,
@@ -503,6 +507,9 @@ pub fn run(args: &LoadgenArgs) -> Result<Report, LoadgenError> {
         refreshes: counters.refreshes_sent,
         latency: LatencyStats::from_samples(std::mem::take(&mut run.latency.samples_ms)),
         server_cpu_percent: percent(cpu_start.zip(cpu_end), wall),
+        server_cpu_us_per_client_sec: cpu_start
+            .zip(cpu_end)
+            .map(|(a, b)| (b - a) * 1e6 / (clients_connected.max(1) as f64 * wall)),
         server_rss_mib,
         loadgen_cpu_percent: percent(own_start.zip(own_end), wall),
         server: server_side,

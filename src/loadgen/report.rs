@@ -96,6 +96,14 @@ pub struct ServerSide {
     pub introductions_per_sec: f64,
     /// Departures (pairs) per second.
     pub departures_per_sec: f64,
+    /// UDP datagrams the server read per second.
+    pub datagrams_in_per_sec: f64,
+    /// UDP bytes the server read per second.
+    pub bytes_in_per_sec: f64,
+    /// UDP datagrams the server wrote per second.
+    pub datagrams_out_per_sec: f64,
+    /// UDP bytes the server wrote per second.
+    pub bytes_out_per_sec: f64,
 }
 
 /// The result of one load-generator run.
@@ -133,6 +141,8 @@ pub struct Report {
     pub latency: LatencyStats,
     /// Server CPU, % of one core, over the window (spawned server or `--server-pid`).
     pub server_cpu_percent: Option<f64>,
+    /// Server CPU per connected client and second of the window, µs: the cost of a client.
+    pub server_cpu_us_per_client_sec: Option<f64>,
     /// Server resident memory at the end, MiB.
     pub server_rss_mib: Option<f64>,
     /// The load generator's own CPU, % of one core.
@@ -209,8 +219,9 @@ impl Report {
         );
         let _ = writeln!(
             t,
-            "  server CPU % of a core   {:>10}",
-            opt(self.server_cpu_percent)
+            "  server CPU % of a core   {:>10}   ({} µs per client-second)",
+            opt(self.server_cpu_percent),
+            opt(self.server_cpu_us_per_client_sec)
         );
         let _ = writeln!(
             t,
@@ -230,6 +241,14 @@ impl Report {
                 s.position_updates_per_sec,
                 s.peers_changed_per_sec,
                 s.snapshots_per_sec
+            );
+            let _ = writeln!(
+                t,
+                "  server UDP: in {:.0} datagrams/s ({:.0} B/s), out {:.0} datagrams/s ({:.0} B/s)",
+                s.datagrams_in_per_sec,
+                s.bytes_in_per_sec,
+                s.datagrams_out_per_sec,
+                s.bytes_out_per_sec
             );
         }
         let p = &self.peers_per_client;

@@ -17,6 +17,10 @@ pub(crate) struct StatsLine {
     pub peers_changed_sent: u64,
     pub snapshots_sent: u64,
     pub distance_checks: u64,
+    pub datagrams_in: u64,
+    pub bytes_in: u64,
+    pub datagrams_out: u64,
+    pub bytes_out: u64,
 }
 
 impl StatsLine {
@@ -38,6 +42,10 @@ impl StatsLine {
                 "peers_changed_sent" => s.peers_changed_sent = v,
                 "snapshots_sent" => s.snapshots_sent = v,
                 "distance_checks" => s.distance_checks = v,
+                "datagrams_in" => s.datagrams_in = v,
+                "bytes_in" => s.bytes_in = v,
+                "datagrams_out" => s.datagrams_out = v,
+                "bytes_out" => s.bytes_out = v,
                 _ => {}
             }
         }

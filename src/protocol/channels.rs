@@ -28,7 +28,7 @@ impl From<Channel> for u8 {
 }
 
 /// Bytes a reliable channel may hold unacknowledged per client before renet disconnects it.
-const RELIABLE_MEMORY_BYTES: usize = 4 * 1024 * 1024;
+pub const RELIABLE_MEMORY_BYTES: usize = 4 * 1024 * 1024;
 /// Bytes the unreliable position channel may queue; newer positions are dropped past it.
 const POSITION_MEMORY_BYTES: usize = 64 * 1024;
 

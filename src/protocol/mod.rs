@@ -19,7 +19,7 @@ mod channels;
 mod codec;
 mod messages;
 
-pub use channels::{Channel, connection_config};
+pub use channels::{Channel, RELIABLE_MEMORY_BYTES, connection_config};
 pub use codec::{DecodeError, decode_client, decode_server, encode_client, encode_server};
 pub use messages::{
     ClientToServer, ConnectionOutcome, Limited, PeerId, Realm, RejectReason, ServerToClient,

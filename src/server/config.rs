@@ -9,8 +9,8 @@ use serde::Deserialize;
 /// The default configuration file, embedded in the binary.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../assets/mingle.toml");
 
-/// netcode's hard cap on clients per server transport.
-pub const MAX_CLIENTS_LIMIT: usize = 1024;
+/// Most clients one server takes (netcode shards of [`SHARD_CLIENTS`](super::SHARD_CLIENTS) slots behind one socket).
+pub const MAX_CLIENTS_LIMIT: usize = 16_384;
 
 /// One space's own rules in the config file (`[[spaces]]`); fields left out take the
 /// server-wide value.
@@ -58,7 +58,7 @@ pub struct MingleServerConfig {
     pub tick_hz: f64,
     /// App updates per second of the headless loop (socket reads and writes). Default: 20.0 Hz.
     pub loop_hz: f64,
-    /// Most clients at once, 1..=1024. Default: 1024.
+    /// Most clients at once, 1..=16,384. Default: 1024.
     pub max_clients: usize,
     /// Seconds without any message before a client is disconnected. Default: 15.0 s.
     pub idle_timeout_secs: f64,
@@ -97,7 +97,7 @@ impl Default for MingleServerConfig {
             leave_range: 25.0,
             tick_hz: 20.0,
             loop_hz: 20.0,
-            max_clients: MAX_CLIENTS_LIMIT,
+            max_clients: 1024,
             idle_timeout_secs: 15.0,
             max_decode_failures: 10,
             stats_interval_secs: 60.0,
@@ -338,7 +338,7 @@ mod tests {
         let cases: [(&str, Breaker); 5] = [
             ("range", |c| c.range = -1.0),
             ("leave_range", |c| c.leave_range = 10.0),
-            ("max_clients", |c| c.max_clients = 1025),
+            ("max_clients", |c| c.max_clients = 16_385),
             ("tick_hz", |c| c.tick_hz = 0.0),
             ("idle_timeout_secs", |c| c.idle_timeout_secs = f64::NAN),
         ];

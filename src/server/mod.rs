@@ -59,7 +59,8 @@ pub use transport::{
     bind_socket,
 };
 pub use udp::{
-    MAX_DATAGRAMS_PER_ADDRESS, MAX_DATAGRAMS_PER_UPDATE, ReceiveCounts, ServerTransport,
+    ACK_PACE_SECS, KEEPALIVE_SECS, MAX_DATAGRAMS_PER_ADDRESS, MAX_DATAGRAMS_PER_UPDATE,
+    ReceiveCounts, SHARD_CLIENTS, ServerTransport,
 };
 
 use crate::protocol::{PeerId, ServerToClient, encode_server};

@@ -102,7 +102,7 @@ pub(crate) fn log_stats(
     }
     *next_at = now + config.stats_interval_secs;
     info!(
-        "mingle stats: clients={} introductions={} departures={} refreshes={} signals_relayed={} signals_rejected={} decode_failures={} position_updates={} peers_changed_sent={} snapshots_sent={} distance_checks={} reports_connected={} reports_failed={} reports_timed_out={} unreported_introductions={} ticks={}",
+        "mingle stats: clients={} introductions={} departures={} refreshes={} signals_relayed={} signals_rejected={} decode_failures={} position_updates={} peers_changed_sent={} snapshots_sent={} distance_checks={} reports_connected={} reports_failed={} reports_timed_out={} unreported_introductions={} ticks={} datagrams_in={} bytes_in={} datagrams_out={} bytes_out={} datagrams_rejected={}",
         directory.len(),
         stats.introductions,
         stats.departures,
@@ -118,7 +118,12 @@ pub(crate) fn log_stats(
         stats.reports_failed,
         stats.reports_timed_out,
         stats.unreported_introductions,
-        stats.ticks
+        stats.ticks,
+        stats.receive.datagrams,
+        stats.receive.bytes,
+        stats.datagrams_out,
+        stats.bytes_out,
+        stats.receive.rejected(),
     );
 }
 

@@ -1,7 +1,22 @@
-//! mingle's own server transport: renetcode's `NetcodeServer` over one UDP socket, in place of
-//! bevy_renet's `NetcodeServerPlugin`.
+//! mingle's own server transport: renetcode `NetcodeServer` shards behind one UDP socket, in
+//! place of bevy_renet's `NetcodeServerPlugin`.
 //!
-//! It differs from the stock transport in four ways: the socket's buffers are enlarged (a burst
+//! **Shards.** One `NetcodeServer` holds at most 1,024 clients and scans all its slots (~2.5 KB
+//! each) for every datagram, every per-client update and every packet it writes. mingle runs
+//! several small ones ([`SHARD_CLIENTS`] slots each) sharing key, protocol id and public
+//! address, so connect tokens are the same whatever shard serves them. A connected client's
+//! datagrams go to its shard through a hash map by address; a datagram from an unknown address
+//! (a handshake) goes to a shard chosen by a hash of the address, or the next one with room, so
+//! a handshake's request and response meet the same shard without any pending state a flood
+//! could fill. One client id is served by one shard at a time: a second connection with an id
+//! in use elsewhere is disconnected at once, as netcode does within one server.
+//!
+//! **Packet budget.** renet and netcode would write to every client on every update (acks,
+//! keep-alives). Here a client is written to when renet holds a message for it, when it sent
+//! data that is owed an ack (at most every [`ACK_PACE_SECS`]), and for netcode's keep-alive and
+//! timeout check every [`KEEPALIVE_SECS`] (its clients time out after 15 s of silence).
+//!
+//! The transport also differs from the stock one in four ways: the socket's buffers are enlarged (a burst
 //! of 1,024 connects fits); the datagrams handled per update are bounded, in total and per
 //! source address, so a flood cannot stretch a frame; every datagram's netcode prefix is checked
 //! by [`netcode_guard`](super::netcode_guard) before renetcode reads it, and every decrypted
@@ -10,6 +25,7 @@
 //! disconnects its sender and nobody else notices. Nothing here logs per datagram: rejections
 //! are counted by cause ([`ReceiveCounts`]) and summarised by the caller.
 
+use std::hash::BuildHasher;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, SystemTime};
 
@@ -23,12 +39,22 @@ use rustc_hash::FxHashMap;
 
 use super::netcode_guard::{self, isolate};
 use super::renet_guard::{self, SliceLedger, SliceVerdict};
-use crate::protocol::PROTOCOL_ID;
+use crate::protocol::{Channel, PROTOCOL_ID, RELIABLE_MEMORY_BYTES};
 
 /// Datagrams one update reads at most; the rest wait in the socket buffer for the next update.
 pub const MAX_DATAGRAMS_PER_UPDATE: usize = 16_384;
 /// Datagrams one source address may have handled per update; more are read and dropped.
 pub const MAX_DATAGRAMS_PER_ADDRESS: u32 = 64;
+/// Client slots of one netcode shard. Small enough that renetcode's slot scans cost little
+/// (LOADTEST.md has the measurements), large enough that shards stay few.
+pub const SHARD_CLIENTS: usize = 128;
+/// Extra slots per shard beyond its share, so a shard chosen by address hash rarely fills
+/// before the server does.
+const SHARD_HEADROOM: usize = 32;
+/// Least time between two ack-only writes to one client, seconds.
+pub const ACK_PACE_SECS: f64 = 0.25;
+/// Time between two netcode updates of one client (keep-alive, timeout check), seconds.
+pub const KEEPALIVE_SECS: f64 = 1.0;
 
 /// What one receive pass saw.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -81,10 +107,10 @@ impl ReceiveCounts {
     }
 }
 
-/// The UDP socket and netcode server, as a resource.
+/// The UDP socket and the netcode shards, as a resource.
 #[derive(Resource)]
 pub struct ServerTransport {
-    netcode: NetcodeServer,
+    shards: Vec<NetcodeServer>,
     outlet: Outlet,
     buffer: Box<[u8; NETCODE_MAX_PACKET_BYTES]>,
     per_address: FxHashMap<SocketAddr, u32>,
@@ -92,18 +118,37 @@ pub struct ServerTransport {
     pub totals: ReceiveCounts,
 }
 
+/// What the transport knows of one connected client.
+#[derive(Debug)]
+struct Client {
+    shard: usize,
+    addr: SocketAddr,
+    /// It sent data (not only acks) since its last write: an ack is owed.
+    owes_ack: bool,
+    last_write: f64,
+    next_keepalive: f64,
+    ledger: SliceLedger,
+}
+
 /// Where netcode's results go: the socket, the clients to drop, what was written, and what is
-/// known of each connected client (its address, its slice ledger).
+/// known of each connected client.
 struct Outlet {
     socket: UdpSocket,
     offenders: Vec<u64>,
+    /// Connections that arrived with an id another shard already serves: (shard, id).
+    duplicates: Vec<(usize, u64)>,
     sent: (u64, u64),
     connected: FxHashMap<SocketAddr, u64>,
-    ledgers: FxHashMap<u64, SliceLedger>,
+    clients: FxHashMap<u64, Client>,
+    /// Connected clients per shard.
+    load: Vec<usize>,
+    /// Seconds since the transport started, advanced by each receive pass.
+    now: f64,
 }
 
 impl ServerTransport {
-    /// A transport over `socket`, accepting connect tokens for `public_addr`.
+    /// A transport over `socket` for up to `max_clients`, accepting connect tokens for
+    /// `public_addr`.
     ///
     /// # Errors
     /// The socket cannot be made non-blocking.
@@ -117,21 +162,40 @@ impl ServerTransport {
         let current_time = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
-        let netcode = NetcodeServer::new(ServerConfig {
-            current_time,
-            max_clients,
-            protocol_id: PROTOCOL_ID,
-            public_addresses: vec![public_addr],
-            authentication,
-        });
+        let count = max_clients.div_ceil(SHARD_CLIENTS).max(1);
+        let per_shard = match count {
+            1 => max_clients.max(1),
+            _ => (max_clients.div_ceil(count) + SHARD_HEADROOM).min(1024),
+        };
+        let shards = (0..count)
+            .map(|_| {
+                NetcodeServer::new(ServerConfig {
+                    current_time,
+                    max_clients: per_shard,
+                    protocol_id: PROTOCOL_ID,
+                    public_addresses: vec![public_addr],
+                    authentication: match &authentication {
+                        ServerAuthentication::Secure { private_key } => {
+                            ServerAuthentication::Secure {
+                                private_key: *private_key,
+                            }
+                        }
+                        ServerAuthentication::Unsecure => ServerAuthentication::Unsecure,
+                    },
+                })
+            })
+            .collect();
         Ok(ServerTransport {
-            netcode,
+            shards,
             outlet: Outlet {
                 socket,
                 offenders: Vec::new(),
+                duplicates: Vec::new(),
                 sent: (0, 0),
                 connected: FxHashMap::default(),
-                ledgers: FxHashMap::default(),
+                clients: FxHashMap::default(),
+                load: vec![0; count],
+                now: 0.0,
             },
             buffer: Box::new([0; NETCODE_MAX_PACKET_BYTES]),
             per_address: FxHashMap::default(),
@@ -139,9 +203,15 @@ impl ServerTransport {
         })
     }
 
+    /// How many netcode shards serve the clients.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
     /// The connect token's user data of a connected client.
     pub fn user_data(&self, client_id: u64) -> Option<[u8; 256]> {
-        self.netcode.user_data(client_id)
+        let client = self.outlet.clients.get(&client_id)?;
+        self.shards[client.shard].user_data(client_id)
     }
 
     /// The address the socket is bound to.
@@ -152,7 +222,10 @@ impl ServerTransport {
     /// Advances netcode by `dt`, reads a bounded number of datagrams, and feeds renet.
     pub fn receive(&mut self, dt: Duration, server: &mut RenetServer) -> ReceiveCounts {
         let mut counts = ReceiveCounts::default();
-        self.netcode.update(dt);
+        self.outlet.now += dt.as_secs_f64();
+        for shard in &mut self.shards {
+            shard.update(dt);
+        }
         self.per_address.clear();
         for _ in 0..MAX_DATAGRAMS_PER_UPDATE {
             let (len, addr) = match self.outlet.socket.recv_from(&mut self.buffer[..]) {
@@ -207,6 +280,25 @@ impl ServerTransport {
         self.outlet.connected.get(&addr).copied()
     }
 
+    /// The shard for a datagram from `addr`: its client's, or for an unknown address the one
+    /// its hash picks, or the next with room.
+    fn shard_for(&self, addr: SocketAddr) -> usize {
+        if let Some(client) = self
+            .outlet
+            .connected
+            .get(&addr)
+            .and_then(|id| self.outlet.clients.get(id))
+        {
+            return client.shard;
+        }
+        let n = self.shards.len();
+        let home = (rustc_hash::FxBuildHasher.hash_one(addr) % n as u64) as usize;
+        (0..n)
+            .map(|k| (home + k) % n)
+            .find(|&s| self.outlet.load[s] < self.shards[s].max_clients())
+            .unwrap_or(home)
+    }
+
     /// One datagram (in `self.buffer[..len]`) through the netcode guard, renetcode, the renet
     /// guard and renet.
     fn process(
@@ -216,21 +308,22 @@ impl ServerTransport {
         server: &mut RenetServer,
         counts: &mut ReceiveCounts,
     ) {
-        let datagram = &mut self.buffer[..len];
-        if let Err(fault) = netcode_guard::check_datagram(datagram, PROTOCOL_ID) {
+        if let Err(fault) = netcode_guard::check_datagram(&self.buffer[..len], PROTOCOL_ID) {
             debug!("datagram from {addr} refused: {fault}");
             counts.malformed += 1;
             return;
         }
+        let shard = self.shard_for(addr);
         let sender = self.outlet.connected.get(&addr).copied();
+        let datagram = &mut self.buffer[..len];
         let is_payload = datagram[0] & 0x0f == PAYLOAD_PACKET;
-        let netcode = &mut self.netcode;
+        let netcode = &mut self.shards[shard];
         match isolate(|| netcode.process_packet(addr, datagram)) {
             Ok(result) => {
                 if sender.is_some() && is_payload && matches!(result, ServerResult::None) {
                     counts.netcode_rejected += 1;
                 }
-                self.outlet.handle(result, server, counts);
+                self.outlet.handle(shard, result, server, counts);
             }
             Err(_) => {
                 counts.netcode_panics += 1;
@@ -239,26 +332,47 @@ impl ServerTransport {
                 }
             }
         }
+        self.drop_duplicates(server, counts);
     }
 
-    /// After a receive pass: netcode's per-client timers, then every disconnect asked for.
+    /// Ends connections that arrived with an id another shard serves.
+    fn drop_duplicates(&mut self, server: &mut RenetServer, counts: &mut ReceiveCounts) {
+        while let Some((shard, client_id)) = self.outlet.duplicates.pop() {
+            let result = self.shards[shard].disconnect(client_id);
+            self.outlet.handle(shard, result, server, counts);
+        }
+    }
+
+    /// After a receive pass: netcode's per-client timers (paced), then every disconnect asked
+    /// for.
     fn settle(&mut self, server: &mut RenetServer, counts: &mut ReceiveCounts) {
-        for client_id in self.netcode.clients_id() {
-            let result = self.netcode.update_client(client_id);
-            self.outlet.handle(result, server, counts);
+        let now = self.outlet.now;
+        let due: Vec<(usize, u64)> = self
+            .outlet
+            .clients
+            .iter_mut()
+            .filter(|(_, c)| c.next_keepalive <= now)
+            .map(|(&id, c)| {
+                c.next_keepalive = now + KEEPALIVE_SECS;
+                (c.shard, id)
+            })
+            .collect();
+        for (shard, client_id) in due {
+            let result = self.shards[shard].update_client(client_id);
+            self.outlet.handle(shard, result, server, counts);
         }
         let mut leaving = server.disconnections_id();
         leaving.append(&mut self.outlet.offenders);
         for client_id in leaving {
-            if !self.netcode.is_client_connected(client_id) {
+            let Some(shard) = self.outlet.clients.get(&client_id).map(|c| c.shard) else {
                 // Already gone from netcode; make sure renet forgets it too.
                 if server.is_connected(client_id) {
                     server.remove_connection(client_id);
                 }
                 continue;
-            }
-            let result = self.netcode.disconnect(client_id);
-            self.outlet.handle(result, server, counts);
+            };
+            let result = self.shards[shard].disconnect(client_id);
+            self.outlet.handle(shard, result, server, counts);
         }
     }
 
@@ -267,18 +381,39 @@ impl ServerTransport {
         self.outlet.sent
     }
 
-    /// Encrypts and writes every packet renet has queued.
+    /// Encrypts and writes what renet has for each client that is due a write: one with a
+    /// message queued or unacknowledged, or owed an ack (paced).
     pub fn send(&mut self, server: &mut RenetServer) {
-        for client_id in server.clients_id() {
+        let now = self.outlet.now;
+        let Outlet {
+            clients,
+            socket,
+            sent,
+            ..
+        } = &mut self.outlet;
+        for (&client_id, client) in clients.iter_mut() {
+            let holds_messages = [Channel::Control, Channel::Signal]
+                .iter()
+                .any(|&c| server.channel_available_memory(client_id, c) < RELIABLE_MEMORY_BYTES);
+            let ack_due = client.owes_ack && now - client.last_write >= ACK_PACE_SECS;
+            if !holds_messages && !ack_due {
+                continue;
+            }
             let Ok(packets) = server.get_packets_to_send(client_id) else {
                 continue;
             };
+            if packets.is_empty() {
+                continue;
+            }
+            client.owes_ack = false;
+            client.last_write = now;
+            let shard = &mut self.shards[client.shard];
             for packet in packets {
-                match self.netcode.generate_payload_packet(client_id, &packet) {
+                match shard.generate_payload_packet(client_id, &packet) {
                     Ok((addr, payload)) => {
-                        self.outlet.sent.0 += 1;
-                        self.outlet.sent.1 += payload.len() as u64;
-                        if let Err(e) = self.outlet.socket.send_to(payload, addr) {
+                        sent.0 += 1;
+                        sent.1 += payload.len() as u64;
+                        if let Err(e) = socket.send_to(payload, addr) {
                             debug!("send to client {client_id} ({addr}) failed: {e}");
                             break;
                         }
@@ -295,9 +430,15 @@ impl ServerTransport {
     /// Disconnects every client at once (shutdown): each gets netcode's disconnect packets.
     pub fn disconnect_all(&mut self, server: &mut RenetServer) {
         let mut counts = ReceiveCounts::default();
-        for client_id in self.netcode.clients_id() {
-            let result = self.netcode.disconnect(client_id);
-            self.outlet.handle(result, server, &mut counts);
+        let all: Vec<(usize, u64)> = self
+            .outlet
+            .clients
+            .iter()
+            .map(|(&id, c)| (c.shard, id))
+            .collect();
+        for (shard, client_id) in all {
+            let result = self.shards[shard].disconnect(client_id);
+            self.outlet.handle(shard, result, server, &mut counts);
         }
     }
 }
@@ -308,6 +449,7 @@ const PAYLOAD_PACKET: u8 = 5;
 impl Outlet {
     fn handle(
         &mut self,
+        shard: usize,
         result: ServerResult,
         server: &mut RenetServer,
         counts: &mut ReceiveCounts,
@@ -327,8 +469,11 @@ impl Outlet {
                 if offenders.contains(&client_id) {
                     return;
                 }
+                let Some(client) = self.clients.get_mut(&client_id) else {
+                    return;
+                };
                 let admitted = renet_guard::check(payload).and_then(|slice| match slice {
-                    Some(slice) => self.ledgers.entry(client_id).or_default().admit(slice),
+                    Some(slice) => client.ledger.admit(slice),
                     None => Ok(SliceVerdict::Pass),
                 });
                 match admitted {
@@ -343,6 +488,10 @@ impl Outlet {
                         offenders.push(client_id);
                         return;
                     }
+                }
+                // renet packet types 0..=3 carry messages; an ack-only packet is owed nothing.
+                if payload.first().is_some_and(|&t| t <= 3) {
+                    client.owes_ack = true;
                 }
                 // Defence in depth: any panic renet still has in it ends this client, not the server.
                 match isolate(|| server.process_packet_from(payload, client_id)) {
@@ -363,8 +512,27 @@ impl Outlet {
                 payload,
                 ..
             } => {
+                if self.clients.contains_key(&client_id) {
+                    // Another shard serves this id: netcode within one server refuses such a
+                    // connection; across shards it is refused here.
+                    self.duplicates.push((shard, client_id));
+                    return;
+                }
                 server.add_connection(client_id);
                 self.connected.insert(addr, client_id);
+                self.load[shard] += 1;
+                self.clients.insert(
+                    client_id,
+                    Client {
+                        shard,
+                        addr,
+                        owes_ack: false,
+                        last_write: self.now,
+                        // Spread keep-alives over the interval.
+                        next_keepalive: self.now + KEEPALIVE_SECS * (client_id % 97) as f64 / 97.0,
+                        ledger: SliceLedger::default(),
+                    },
+                );
                 send(payload, addr);
             }
             ServerResult::ClientDisconnected {
@@ -372,9 +540,14 @@ impl Outlet {
                 addr,
                 payload,
             } => {
-                server.remove_connection(client_id);
-                self.connected.remove(&addr);
-                self.ledgers.remove(&client_id);
+                // Only the connection at that address is gone (a refused duplicate leaves the
+                // id's real connection alone).
+                if self.clients.get(&client_id).is_some_and(|c| c.addr == addr) {
+                    server.remove_connection(client_id);
+                    self.connected.remove(&addr);
+                    self.clients.remove(&client_id);
+                    self.load[shard] -= 1;
+                }
                 if let Some(payload) = payload {
                     send(payload, addr);
                 }
