@@ -1,11 +1,16 @@
-//! One simulated client: a plain renet client with its own UDP socket, no Bevy app.
+//! One simulated client: a plain renet + netcode client with its own UDP socket, no Bevy app.
+//!
+//! Bots are cheap so that thousands fit beside the server on a 2-core machine: the run polls
+//! every bot's socket with one `epoll` (mio) and services a bot only when its socket is
+//! readable, when it has something to send, or every [`SERVICE_SECS`] for netcode's timers.
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, SystemTime};
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
 
+use mio::net::UdpSocket;
 use renet::RenetClient;
-use renet_netcode::{ClientAuthentication, NetcodeClientTransport};
+use renetcode::{ClientAuthentication, NETCODE_MAX_PACKET_BYTES, NetcodeClient};
 
 use super::report::Counters;
 use crate::protocol::{
@@ -18,11 +23,19 @@ pub(crate) enum Heard {
     Entered(PeerId),
 }
 
+/// Longest time a bot goes unserviced (netcode's handshake and keep-alive timers), seconds.
+pub(crate) const SERVICE_SECS: f64 = 0.05;
+
 /// A simulated client.
 pub(crate) struct Bot {
     pub id: PeerId,
     client: RenetClient,
-    transport: NetcodeClientTransport,
+    netcode: NetcodeClient,
+    /// Its socket, registered with the run's poll under the token `id`.
+    pub socket: UdpSocket,
+    /// The poll said the socket is readable.
+    pub readable: bool,
+    last_service: Instant,
     /// Where the bot stands now.
     pub pos: [f32; 3],
     /// The last position it sent, and when (seconds since the run started).
@@ -47,12 +60,14 @@ impl Bot {
             server_addr: server,
             user_data: Some(Realm(0).to_user_data()),
         };
-        let transport =
-            NetcodeClientTransport::new(now, auth, socket).map_err(std::io::Error::other)?;
+        let netcode = NetcodeClient::new(now, auth).map_err(std::io::Error::other)?;
         Ok(Bot {
             id,
             client: RenetClient::new(connection_config()),
-            transport,
+            netcode,
+            socket,
+            readable: true,
+            last_service: Instant::now(),
             pos,
             sent: None,
             peers: BTreeSet::new(),
@@ -66,11 +81,43 @@ impl Bot {
         self.client.is_connected()
     }
 
-    /// Advances the connection by `dt`, reads the socket and applies every server message.
-    pub fn pump(&mut self, dt: Duration, counters: &mut Counters, heard: &mut Vec<Heard>) {
+    /// Whether the bot is due a service at `now` (its socket is readable, or its timers ran).
+    pub fn due(&self, now: Instant) -> bool {
+        self.readable
+            || self.dirty
+            || now.duration_since(self.last_service).as_secs_f64() >= SERVICE_SECS
+    }
+
+    /// Advances the connection to `now`, reads the socket and applies every server message.
+    pub fn service(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8; NETCODE_MAX_PACKET_BYTES],
+        counters: &mut Counters,
+        heard: &mut Vec<Heard>,
+    ) {
+        let dt = now.duration_since(self.last_service);
+        self.last_service = now;
         self.client.update(dt);
-        if self.transport.update(dt, &mut self.client).is_err() {
+        if self.netcode.is_connected() {
+            self.client.set_connected();
+        } else if self.netcode.is_connecting() {
+            self.client.set_connecting();
+        } else {
+            self.client.disconnect_due_to_transport();
             return;
+        }
+        if self.readable {
+            // Edge-triggered: read until the socket is empty.
+            while let Ok((len, _)) = self.socket.recv_from(&mut buf[..]) {
+                if let Some(payload) = self.netcode.process_packet(&mut buf[..len]) {
+                    self.client.process_packet(payload);
+                }
+            }
+            self.readable = false;
+        }
+        if let Some((packet, addr)) = self.netcode.update(dt) {
+            let _ = self.socket.send_to(packet, addr);
         }
         for channel in [Channel::Control, Channel::Signal] {
             while let Some(bytes) = self.client.receive_message(channel) {
@@ -137,8 +184,15 @@ impl Bot {
     /// Writes queued packets to the socket: at once if a message is queued, otherwise (acks,
     /// keep-alives) at most `send_hz` times a second, as the client plugin does.
     pub fn flush(&mut self, now: f64, send_hz: f64) {
+        if !self.netcode.is_connected() {
+            return;
+        }
         if self.dirty || now - self.last_flush >= 1.0 / send_hz {
-            let _ = self.transport.send_packets(&mut self.client);
+            for packet in self.client.get_packets_to_send() {
+                if let Ok((addr, payload)) = self.netcode.generate_payload_packet(&packet) {
+                    let _ = self.socket.send_to(payload, addr);
+                }
+            }
             self.dirty = false;
             self.last_flush = now;
         }
@@ -146,6 +200,8 @@ impl Bot {
 
     /// Says goodbye (netcode disconnect packets, sent at once).
     pub fn disconnect(&mut self) {
-        self.transport.disconnect();
+        if let Ok((addr, packet)) = self.netcode.disconnect() {
+            let _ = self.socket.send_to(packet, addr);
+        }
     }
 }

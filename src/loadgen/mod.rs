@@ -190,6 +190,12 @@ struct Run {
     args: LoadgenArgs,
     scenario: Scenario,
     bots: Vec<Bot>,
+    /// One epoll over every bot's socket; a bot's token is its id.
+    poll: mio::Poll,
+    events: mio::Events,
+    /// Where each bot (by id) sits in `bots`.
+    slot_of: FxHashMap<u64, usize>,
+    buf: Box<[u8; renetcode::NETCODE_MAX_PACKET_BYTES]>,
     motions: Vec<Motion>,
     counters: Counters,
     latency: LatencyTracker,
@@ -207,8 +213,14 @@ impl Run {
     fn add_bot(&mut self, server: SocketAddr, k: usize, n: usize) -> std::io::Result<()> {
         let (pos, motion) = self.scenario.place(k, n);
         self.next_id += 1;
-        self.bots
-            .push(Bot::connect(PeerId(self.next_id), server, pos)?);
+        let mut bot = Bot::connect(PeerId(self.next_id), server, pos)?;
+        self.poll.registry().register(
+            &mut bot.socket,
+            mio::Token(self.next_id as usize),
+            mio::Interest::READABLE,
+        )?;
+        self.slot_of.insert(self.next_id, self.bots.len());
+        self.bots.push(bot);
         self.motions.push(motion);
         Ok(())
     }
@@ -216,9 +228,23 @@ impl Run {
     /// One frame: receive, move, send, account.
     fn frame(&mut self, dt: Duration, phase: f64, moving: bool) {
         let now = Instant::now();
+        if self
+            .poll
+            .poll(&mut self.events, Some(Duration::ZERO))
+            .is_ok()
+        {
+            for event in self.events.iter() {
+                if let Some(&k) = self.slot_of.get(&(event.token().0 as u64)) {
+                    self.bots[k].readable = true;
+                }
+            }
+        }
         for bot in &mut self.bots {
+            if !bot.due(now) {
+                continue;
+            }
             self.heard.clear();
-            bot.pump(dt, &mut self.counters, &mut self.heard);
+            bot.service(now, &mut self.buf, &mut self.counters, &mut self.heard);
             for Heard::Entered(peer) in self.heard.drain(..) {
                 self.latency.heard(bot.id, peer, now);
             }
@@ -269,6 +295,11 @@ impl Run {
         let k = self.scenario.rng().below(self.bots.len());
         let mut gone = self.bots.swap_remove(k);
         self.motions.swap_remove(k);
+        self.slot_of.remove(&gone.id.0);
+        if let Some(moved) = self.bots.get(k) {
+            self.slot_of.insert(moved.id.0, k);
+        }
+        let _ = self.poll.registry().deregister(&mut gone.socket);
         gone.disconnect();
         if let Some(core) = self.latency.core.as_mut() {
             core.remove(gone.id);
@@ -348,6 +379,10 @@ pub fn run(args: &LoadgenArgs) -> Result<Report, LoadgenError> {
             args.moving_fraction,
         ),
         bots: Vec::with_capacity(n),
+        poll: mio::Poll::new()?,
+        events: mio::Events::with_capacity(4096),
+        slot_of: FxHashMap::default(),
+        buf: Box::new([0; renetcode::NETCODE_MAX_PACKET_BYTES]),
         motions: Vec::with_capacity(n),
         counters: Counters::default(),
         latency: LatencyTracker {
