@@ -25,6 +25,14 @@ pub(crate) enum Heard {
 
 /// Longest time a bot goes unserviced (netcode's handshake and keep-alive timers), seconds.
 pub(crate) const SERVICE_SECS: f64 = 0.05;
+/// How often netcode's timers run once connected.
+const NETCODE_TIMERS: std::time::Duration = std::time::Duration::from_secs(1);
+/// After the server sent messages, acks go out at `send_hz` for this long, seconds; after
+/// that an idle bot writes once every [`IDLE_FLUSH_SECS`] (renet would otherwise ack the
+/// server's acks at `send_hz` forever).
+const ACK_WINDOW_SECS: f64 = 0.5;
+/// Longest time between two writes of a connected bot, seconds.
+const IDLE_FLUSH_SECS: f64 = 1.0;
 
 /// A simulated client.
 pub(crate) struct Bot {
@@ -46,6 +54,10 @@ pub(crate) struct Bot {
     /// A message is queued: flush now rather than at the next paced send.
     dirty: bool,
     last_flush: f64,
+    /// Until when (seconds) acks go out at `send_hz`: the server sent messages lately.
+    acking_until: f64,
+    /// Time not yet given to netcode (its timers run once a second once connected).
+    netcode_due: std::time::Duration,
 }
 
 impl Bot {
@@ -74,6 +86,8 @@ impl Bot {
             welcomed: false,
             dirty: true,
             last_flush: f64::NEG_INFINITY,
+            acking_until: 0.0,
+            netcode_due: std::time::Duration::ZERO,
         })
     }
 
@@ -111,13 +125,23 @@ impl Bot {
             // Edge-triggered: read until the socket is empty.
             while let Ok((len, _)) = self.socket.recv_from(&mut buf[..]) {
                 if let Some(payload) = self.netcode.process_packet(&mut buf[..len]) {
+                    // renet packet types 0..=3 carry messages, which want a timely ack.
+                    if payload.first().is_some_and(|&t| t <= 3) {
+                        self.acking_until = f64::INFINITY;
+                    }
                     self.client.process_packet(payload);
                 }
             }
             self.readable = false;
         }
-        if let Some((packet, addr)) = self.netcode.update(dt) {
-            let _ = self.socket.send_to(packet, addr);
+        // Once connected, netcode's keep-alive and timeout timers run once a second: its own
+        // pace (a keep-alive after 250 ms without a send) would be 4 datagrams a second.
+        self.netcode_due += dt;
+        if !self.netcode.is_connected() || self.netcode_due >= NETCODE_TIMERS {
+            if let Some((packet, addr)) = self.netcode.update(self.netcode_due) {
+                let _ = self.socket.send_to(packet, addr);
+            }
+            self.netcode_due = std::time::Duration::ZERO;
         }
         for channel in [Channel::Control, Channel::Signal] {
             while let Some(bytes) = self.client.receive_message(channel) {
@@ -181,13 +205,19 @@ impl Bot {
         self.dirty = true;
     }
 
-    /// Writes queued packets to the socket: at once if a message is queued, otherwise (acks,
-    /// keep-alives) at most `send_hz` times a second, as the client plugin does.
+    /// Writes queued packets to the socket: at once if a message is queued; acks at most
+    /// `send_hz` times a second for a while after the server sent messages; otherwise once a
+    /// second.
     pub fn flush(&mut self, now: f64, send_hz: f64) {
         if !self.netcode.is_connected() {
             return;
         }
-        if self.dirty || now - self.last_flush >= 1.0 / send_hz {
+        if self.acking_until == f64::INFINITY {
+            self.acking_until = now + ACK_WINDOW_SECS;
+        }
+        let paced = now - self.last_flush >= 1.0 / send_hz;
+        let acking = paced && now < self.acking_until;
+        if self.dirty || acking || now - self.last_flush >= IDLE_FLUSH_SECS {
             for packet in self.client.get_packets_to_send() {
                 if let Ok((addr, payload)) = self.netcode.generate_payload_packet(&packet) {
                     let _ = self.socket.send_to(payload, addr);
