@@ -27,6 +27,7 @@
 
 mod api;
 mod config;
+mod link;
 mod messages;
 mod position;
 mod receive;
@@ -39,7 +40,6 @@ use bevy::app::{App, Last, Plugin, PostUpdate, PreUpdate};
 use bevy::prelude::{
     Commands, IntoScheduleConfigs, MessageWriter, Res, ResMut, SystemSet, resource_exists,
 };
-use bevy_renet::netcode::NetcodeClientTransport;
 use bevy_renet::{
     RenetClient, RenetClientPlugin, RenetReceive, RenetSend, client_connected,
     client_just_disconnected,
@@ -47,6 +47,7 @@ use bevy_renet::{
 
 pub use api::{ClientError, MingleClient};
 pub use config::MingleClientConfig;
+pub use link::{ACK_WINDOW_SECS, IDLE_WRITE_SECS, NETCODE_TIMERS, ServerLink};
 pub use messages::{MessageRejected, PeerEntered, PeerLeft, SignalReceived};
 pub use state::{MingleClientStats, MingleLocal, MingleSession, NearbyPeers};
 #[cfg(feature = "webrtc")]
@@ -126,7 +127,7 @@ impl Plugin for MingleClientPlugin {
                 transport::receive_packets
                     .in_set(RenetReceive)
                     .after(RenetClientPlugin::update_system)
-                    .run_if(resource_exists::<NetcodeClientTransport>),
+                    .run_if(resource_exists::<ServerLink>),
             )
             .add_systems(
                 PostUpdate,
@@ -136,11 +137,11 @@ impl Plugin for MingleClientPlugin {
                 PostUpdate,
                 transport::send_packets
                     .in_set(RenetSend)
-                    .run_if(resource_exists::<NetcodeClientTransport>),
+                    .run_if(resource_exists::<ServerLink>),
             )
             .add_systems(
                 Last,
-                transport::disconnect_on_exit.run_if(resource_exists::<NetcodeClientTransport>),
+                transport::disconnect_on_exit.run_if(resource_exists::<ServerLink>),
             );
     }
 }

@@ -1,18 +1,19 @@
-//! One simulated client: a plain renet + netcode client with its own UDP socket, no Bevy app.
+//! One simulated client: a renet client over the client plugin's [`ServerLink`], no Bevy app.
 //!
 //! Bots are cheap so that thousands fit beside the server on a 2-core machine: the run polls
 //! every bot's socket with one `epoll` (mio) and services a bot only when its socket is
 //! readable, when it has something to send, or every [`SERVICE_SECS`] for netcode's timers.
+//! Their writes follow the same budget as the plugin's, so the server sees real clients.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
-use mio::net::UdpSocket;
 use renet::RenetClient;
-use renetcode::{ClientAuthentication, NETCODE_MAX_PACKET_BYTES, NetcodeClient};
+use renetcode::ClientAuthentication;
 
 use super::report::Counters;
+use crate::client::ServerLink;
 use crate::protocol::{
     Channel, ClientToServer, PROTOCOL_ID, PeerId, Realm, ServerToClient, SpaceId,
     connection_config, decode_server, encode_client,
@@ -25,22 +26,13 @@ pub(crate) enum Heard {
 
 /// Longest time a bot goes unserviced (netcode's handshake and keep-alive timers), seconds.
 pub(crate) const SERVICE_SECS: f64 = 0.05;
-/// How often netcode's timers run once connected.
-const NETCODE_TIMERS: std::time::Duration = std::time::Duration::from_secs(1);
-/// After the server sent messages, acks go out at `send_hz` for this long, seconds; after
-/// that an idle bot writes once every [`IDLE_FLUSH_SECS`] (renet would otherwise ack the
-/// server's acks at `send_hz` forever).
-const ACK_WINDOW_SECS: f64 = 0.5;
-/// Longest time between two writes of a connected bot, seconds.
-const IDLE_FLUSH_SECS: f64 = 1.0;
 
 /// A simulated client.
 pub(crate) struct Bot {
     pub id: PeerId,
     client: RenetClient,
-    netcode: NetcodeClient,
-    /// Its socket, registered with the run's poll under the token `id`.
-    pub socket: UdpSocket,
+    /// Its connection; the socket is registered with the run's poll under the token `id`.
+    pub link: ServerLink,
     /// The poll said the socket is readable.
     pub readable: bool,
     last_service: Instant,
@@ -53,16 +45,10 @@ pub(crate) struct Bot {
     pub welcomed: bool,
     /// A message is queued: flush now rather than at the next paced send.
     dirty: bool,
-    last_flush: f64,
-    /// Until when (seconds) acks go out at `send_hz`: the server sent messages lately.
-    acking_until: f64,
-    /// Time not yet given to netcode (its timers run once a second once connected).
-    netcode_due: std::time::Duration,
 }
 
 impl Bot {
     pub fn connect(id: PeerId, server: SocketAddr, pos: [f32; 3]) -> std::io::Result<Bot> {
-        let socket = UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
@@ -72,12 +58,10 @@ impl Bot {
             server_addr: server,
             user_data: Some(Realm(0).to_user_data()),
         };
-        let netcode = NetcodeClient::new(now, auth).map_err(std::io::Error::other)?;
         Ok(Bot {
             id,
             client: RenetClient::new(connection_config()),
-            netcode,
-            socket,
+            link: ServerLink::connect(now, auth)?,
             readable: true,
             last_service: Instant::now(),
             pos,
@@ -85,9 +69,6 @@ impl Bot {
             peers: BTreeSet::new(),
             welcomed: false,
             dirty: true,
-            last_flush: f64::NEG_INFINITY,
-            acking_until: 0.0,
-            netcode_due: std::time::Duration::ZERO,
         })
     }
 
@@ -102,47 +83,14 @@ impl Bot {
             || now.duration_since(self.last_service).as_secs_f64() >= SERVICE_SECS
     }
 
-    /// Advances the connection to `now`, reads the socket and applies every server message.
-    pub fn service(
-        &mut self,
-        now: Instant,
-        buf: &mut [u8; NETCODE_MAX_PACKET_BYTES],
-        counters: &mut Counters,
-        heard: &mut Vec<Heard>,
-    ) {
+    /// Advances the connection to `now`, reads the socket if readable and applies every
+    /// server message.
+    pub fn service(&mut self, now: Instant, counters: &mut Counters, heard: &mut Vec<Heard>) {
         let dt = now.duration_since(self.last_service);
         self.last_service = now;
         self.client.update(dt);
-        if self.netcode.is_connected() {
-            self.client.set_connected();
-        } else if self.netcode.is_connecting() {
-            self.client.set_connecting();
-        } else {
-            self.client.disconnect_due_to_transport();
-            return;
-        }
-        if self.readable {
-            // Edge-triggered: read until the socket is empty.
-            while let Ok((len, _)) = self.socket.recv_from(&mut buf[..]) {
-                if let Some(payload) = self.netcode.process_packet(&mut buf[..len]) {
-                    // renet packet types 0..=3 carry messages, which want a timely ack.
-                    if payload.first().is_some_and(|&t| t <= 3) {
-                        self.acking_until = f64::INFINITY;
-                    }
-                    self.client.process_packet(payload);
-                }
-            }
-            self.readable = false;
-        }
-        // Once connected, netcode's keep-alive and timeout timers run once a second: its own
-        // pace (a keep-alive after 250 ms without a send) would be 4 datagrams a second.
-        self.netcode_due += dt;
-        if !self.netcode.is_connected() || self.netcode_due >= NETCODE_TIMERS {
-            if let Some((packet, addr)) = self.netcode.update(self.netcode_due) {
-                let _ = self.socket.send_to(packet, addr);
-            }
-            self.netcode_due = std::time::Duration::ZERO;
-        }
+        self.link
+            .receive(dt, &mut self.client, std::mem::take(&mut self.readable));
         for channel in [Channel::Control, Channel::Signal] {
             while let Some(bytes) = self.client.receive_message(channel) {
                 let Ok(msg) = decode_server(&bytes) else {
@@ -205,33 +153,18 @@ impl Bot {
         self.dirty = true;
     }
 
-    /// Writes queued packets to the socket: at once if a message is queued; acks at most
-    /// `send_hz` times a second for a while after the server sent messages; otherwise once a
-    /// second.
+    /// Writes queued packets as the [`ServerLink`] budget allows.
     pub fn flush(&mut self, now: f64, send_hz: f64) {
-        if !self.netcode.is_connected() {
-            return;
-        }
-        if self.acking_until == f64::INFINITY {
-            self.acking_until = now + ACK_WINDOW_SECS;
-        }
-        let paced = now - self.last_flush >= 1.0 / send_hz;
-        let acking = paced && now < self.acking_until;
-        if self.dirty || acking || now - self.last_flush >= IDLE_FLUSH_SECS {
-            for packet in self.client.get_packets_to_send() {
-                if let Ok((addr, payload)) = self.netcode.generate_payload_packet(&packet) {
-                    let _ = self.socket.send_to(payload, addr);
-                }
-            }
-            self.dirty = false;
-            self.last_flush = now;
-        }
+        self.link.flush(
+            now,
+            &mut self.client,
+            send_hz,
+            std::mem::take(&mut self.dirty),
+        );
     }
 
     /// Says goodbye (netcode disconnect packets, sent at once).
     pub fn disconnect(&mut self) {
-        if let Ok((addr, packet)) = self.netcode.disconnect() {
-            let _ = self.socket.send_to(packet, addr);
-        }
+        self.link.disconnect();
     }
 }

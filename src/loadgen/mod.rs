@@ -195,7 +195,6 @@ struct Run {
     events: mio::Events,
     /// Where each bot (by id) sits in `bots`.
     slot_of: FxHashMap<u64, usize>,
-    buf: Box<[u8; renetcode::NETCODE_MAX_PACKET_BYTES]>,
     motions: Vec<Motion>,
     counters: Counters,
     latency: LatencyTracker,
@@ -213,9 +212,10 @@ impl Run {
     fn add_bot(&mut self, server: SocketAddr, k: usize, n: usize) -> std::io::Result<()> {
         let (pos, motion) = self.scenario.place(k, n);
         self.next_id += 1;
-        let mut bot = Bot::connect(PeerId(self.next_id), server, pos)?;
+        let bot = Bot::connect(PeerId(self.next_id), server, pos)?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(bot.link.socket());
         self.poll.registry().register(
-            &mut bot.socket,
+            &mut mio::unix::SourceFd(&fd),
             mio::Token(self.next_id as usize),
             mio::Interest::READABLE,
         )?;
@@ -244,7 +244,7 @@ impl Run {
                 continue;
             }
             self.heard.clear();
-            bot.service(now, &mut self.buf, &mut self.counters, &mut self.heard);
+            bot.service(now, &mut self.counters, &mut self.heard);
             for Heard::Entered(peer) in self.heard.drain(..) {
                 self.latency.heard(bot.id, peer, now);
             }
@@ -299,7 +299,11 @@ impl Run {
         if let Some(moved) = self.bots.get(k) {
             self.slot_of.insert(moved.id.0, k);
         }
-        let _ = self.poll.registry().deregister(&mut gone.socket);
+        let fd = std::os::fd::AsRawFd::as_raw_fd(gone.link.socket());
+        let _ = self
+            .poll
+            .registry()
+            .deregister(&mut mio::unix::SourceFd(&fd));
         gone.disconnect();
         if let Some(core) = self.latency.core.as_mut() {
             core.remove(gone.id);
@@ -382,7 +386,6 @@ pub fn run(args: &LoadgenArgs) -> Result<Report, LoadgenError> {
         poll: mio::Poll::new()?,
         events: mio::Events::with_capacity(4096),
         slot_of: FxHashMap::default(),
-        buf: Box::new([0; renetcode::NETCODE_MAX_PACKET_BYTES]),
         motions: Vec::with_capacity(n),
         counters: Counters::default(),
         latency: LatencyTracker {

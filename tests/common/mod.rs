@@ -14,10 +14,9 @@ use std::time::Duration;
 use bevy::ecs::system::RunSystemOnce;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
-use bevy_renet::netcode::NetcodeClientTransport;
 use mingle::client::{
     MessageRejected, MingleClient, MingleClientConfig, MingleClientPlugin, MingleClientStats,
-    MingleLocal, MingleSession, NearbyPeers, PeerEntered, PeerLeft, SignalReceived,
+    MingleLocal, MingleSession, NearbyPeers, PeerEntered, PeerLeft, ServerLink, SignalReceived,
 };
 use mingle::protocol::{ConnectionOutcome, PeerId, Realm, RejectReason, SpaceId};
 use mingle::server::{MingleServerConfig, MingleServerPlugin, ServerAddress, ServerStats};
@@ -228,7 +227,7 @@ impl Harness {
                 self.steps(2);
                 return Ok(index);
             }
-            let transport = client.app.world().resource::<NetcodeClientTransport>();
+            let transport = client.app.world().resource::<ServerLink>();
             if let Some(reason) = transport.disconnect_reason() {
                 self.clients.remove(index);
                 return Err(format!("{reason:?}"));
@@ -281,7 +280,7 @@ impl Harness {
         client
             .app
             .world_mut()
-            .resource_mut::<NetcodeClientTransport>()
+            .resource_mut::<ServerLink>()
             .disconnect();
         self.steps(3);
         client

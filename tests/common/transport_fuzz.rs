@@ -36,7 +36,7 @@ impl Rng {
 /// A renet packet as a client might send one: valid small messages, slices with every kind of
 /// index and count, acks, garbage.
 fn renet_packet(rng: &mut Rng) -> Vec<u8> {
-    let channel = [0u8, 1, 2, 3, 200][rng.below(5)];
+    let channel = [0u8, 1, 2, 0, 1, 2, 0, 1, 2, 3, 200][rng.below(11)];
     match rng.below(6) {
         0 => {
             // SmallReliable / SmallUnreliable with one message: type, seq, channel, count?, bytes.
@@ -53,18 +53,18 @@ fn renet_packet(rng: &mut Rng) -> Vec<u8> {
             p
         }
         1 | 2 => {
-            let num = [1u64, 2, 3, 14, 50, 55, 56, 1_000_000][rng.below(8)];
-            let index = match rng.below(3) {
-                0 => rng.below(num as usize) as u64,
-                1 => num,
-                _ => rng.next() % 100,
+            // Mostly consistent slices (the count follows from the message id), sometimes a
+            // broken index or count, or the two-step attack (another count for a known id).
+            let message_id = rng.next() % 64;
+            let consistent = 1 + message_id % 55;
+            let (index, num) = match rng.below(10) {
+                0 => (consistent, consistent),
+                1 => (rng.next() % 100, [56u64, 1_000_000, 2, 50][rng.below(4)]),
+                _ => (rng.next() % consistent, consistent),
             };
             let mut p = slice_packet(rng.below(2) == 0, channel, index, num);
-            // Same message id (0) most of the time: the two-step attack; sometimes another.
-            if rng.below(4) == 0 {
-                p[10..18].copy_from_slice(&((rng.next() % 8) | (0b11 << 62)).to_be_bytes());
-            }
-            if rng.below(3) == 0 {
+            p[10..18].copy_from_slice(&(message_id | (0b11 << 62)).to_be_bytes());
+            if rng.below(10) == 0 {
                 let cut = rng.below(p.len());
                 p.truncate(cut);
             }
@@ -248,7 +248,7 @@ impl TransportFuzz {
             let d = datagram(&mut self.rng, &mut self.captured, &mut seal);
             self.transport.inject(from, &d, &mut self.server);
             self.sent += 1;
-            if k % 512 == 511 {
+            if k % 64 == 63 {
                 self.settle();
                 while let Ok((len, _)) = self.client_socket.recv_from(&mut buf) {
                     self.client.process_packet(&mut buf[..len]);

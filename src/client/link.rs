@@ -1,0 +1,183 @@
+//! The client's connection to the mingle server: netcode over one UDP socket, with a write
+//! budget. Used by the client plugin and the load generator's bots alike.
+//!
+//! renet answers every packet with an ack packet, and acks the other side's acks, so two renet
+//! peers that each write on every frame ack each other forever: a 60 fps game would send 60
+//! datagrams a second to an idle server. netcode adds a keep-alive after 250 ms without a
+//! write. [`ServerLink`] writes at once when a message is queued; acks at most `send_hz` times
+//! a second for [`ACK_WINDOW_SECS`] after the server sent messages (so its reliable messages are
+//! acked before renet resends them); otherwise once every [`IDLE_WRITE_SECS`]; and it runs
+//! netcode's keep-alive and timeout timers once a second once connected.
+//!
+//! Time comes in as arguments; the only I/O is the socket.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use bevy::prelude::Resource;
+use renet::RenetClient;
+use renetcode::{ClientAuthentication, DisconnectReason, NETCODE_MAX_PACKET_BYTES, NetcodeClient};
+
+/// After the server sent messages, acks go out at `send_hz` for this long, seconds.
+pub const ACK_WINDOW_SECS: f64 = 0.5;
+/// Longest time between two writes of a connected client, seconds.
+pub const IDLE_WRITE_SECS: f64 = 1.0;
+/// How often netcode's keep-alive and timeout timers run once connected.
+pub const NETCODE_TIMERS: Duration = Duration::from_secs(1);
+
+/// The connection to the mingle server: a netcode client, its UDP socket and its write budget.
+/// Present as a resource while the client plugin holds a connection.
+#[derive(Resource)]
+pub struct ServerLink {
+    socket: UdpSocket,
+    netcode: NetcodeClient,
+    buffer: Box<[u8; NETCODE_MAX_PACKET_BYTES]>,
+    /// The server sent messages; the ack window opens at the next write decision.
+    heard_messages: bool,
+    acking_until: f64,
+    last_write: f64,
+    /// Time not yet given to netcode's timers.
+    netcode_due: Duration,
+}
+
+impl std::fmt::Debug for ServerLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerLink")
+            .field("local", &self.socket.local_addr().ok())
+            .field("server", &self.netcode.server_addr())
+            .field("connected", &self.netcode.is_connected())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerLink {
+    /// Binds a UDP socket of the server's address family (loopback for a loopback server)
+    /// and starts the netcode handshake. `now` is the Unix time (netcode checks token expiry).
+    ///
+    /// # Errors
+    /// No socket can be bound, or the token is unusable.
+    pub fn connect(now: Duration, auth: ClientAuthentication) -> std::io::Result<ServerLink> {
+        let server = match &auth {
+            ClientAuthentication::Unsecure { server_addr, .. } => Some(*server_addr),
+            ClientAuthentication::Secure { connect_token } => connect_token
+                .server_addresses
+                .iter()
+                .flatten()
+                .next()
+                .copied(),
+        };
+        let local: SocketAddr = match server {
+            Some(SocketAddr::V4(a)) if a.ip().is_loopback() => ([127, 0, 0, 1], 0).into(),
+            Some(SocketAddr::V6(_)) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+            _ => ([0, 0, 0, 0], 0).into(),
+        };
+        let socket = UdpSocket::bind(local)?;
+        socket.set_nonblocking(true)?;
+        let netcode = NetcodeClient::new(now, auth).map_err(std::io::Error::other)?;
+        Ok(ServerLink {
+            socket,
+            netcode,
+            buffer: Box::new([0; NETCODE_MAX_PACKET_BYTES]),
+            heard_messages: false,
+            acking_until: 0.0,
+            last_write: f64::NEG_INFINITY,
+            netcode_due: Duration::ZERO,
+        })
+    }
+
+    /// The link's UDP socket (to register it with a poller).
+    pub fn socket(&self) -> &UdpSocket {
+        &self.socket
+    }
+
+    /// Whether the handshake is done.
+    pub fn is_connected(&self) -> bool {
+        self.netcode.is_connected()
+    }
+
+    /// Why the link ended, once it did.
+    pub fn disconnect_reason(&self) -> Option<DisconnectReason> {
+        self.netcode.disconnect_reason()
+    }
+
+    /// Advances the link by `dt`: reads the socket (unless `read` is false: a poller said
+    /// there is nothing), feeds renet, runs netcode's timers, and mirrors netcode's state into
+    /// `renet`.
+    pub fn receive(&mut self, dt: Duration, renet: &mut RenetClient, read: bool) {
+        if renet.disconnect_reason().is_some() && !self.netcode.is_disconnected() {
+            // renet gave up (a channel error): tell the server at once.
+            self.disconnect();
+        }
+        if read {
+            while let Ok((len, from)) = self.socket.recv_from(&mut self.buffer[..]) {
+                if from != self.netcode.server_addr() {
+                    continue;
+                }
+                if let Some(payload) = self.netcode.process_packet(&mut self.buffer[..len]) {
+                    // renet packet types 0..=3 carry messages, which want a timely ack.
+                    if payload.first().is_some_and(|&t| t <= 3) {
+                        self.heard_messages = true;
+                    }
+                    renet.process_packet(payload);
+                }
+            }
+        }
+        self.netcode_due += dt;
+        if !self.netcode.is_connected() || self.netcode_due >= NETCODE_TIMERS {
+            if let Some((packet, addr)) = self.netcode.update(self.netcode_due) {
+                let _ = self.socket.send_to(packet, addr);
+            }
+            self.netcode_due = Duration::ZERO;
+        }
+        if self.netcode.is_connected() {
+            renet.set_connected();
+        } else if self.netcode.is_connecting() {
+            renet.set_connecting();
+        } else {
+            renet.disconnect_due_to_transport();
+        }
+    }
+
+    /// Writes renet's packets if a write is due at `now` (seconds): at once when `queued` (a
+    /// message was queued), at most `send_hz` times a second while acking the server's
+    /// messages, otherwise every [`IDLE_WRITE_SECS`]. Returns the datagrams written.
+    pub fn flush(
+        &mut self,
+        now: f64,
+        renet: &mut RenetClient,
+        send_hz: f64,
+        queued: bool,
+    ) -> usize {
+        if !self.netcode.is_connected() {
+            return 0;
+        }
+        if std::mem::take(&mut self.heard_messages) {
+            self.acking_until = now + ACK_WINDOW_SECS;
+        }
+        let since = now - self.last_write;
+        let acking = now < self.acking_until && since >= 1.0 / send_hz;
+        if !(queued || acking || since >= IDLE_WRITE_SECS) {
+            return 0;
+        }
+        self.last_write = now;
+        let mut written = 0;
+        for packet in renet.get_packets_to_send() {
+            if let Ok((addr, payload)) = self.netcode.generate_payload_packet(&packet)
+                && self.socket.send_to(payload, addr).is_ok()
+            {
+                written += 1;
+            }
+        }
+        written
+    }
+
+    /// Says goodbye: netcode's disconnect packet, sent at once.
+    pub fn disconnect(&mut self) {
+        if self.netcode.is_disconnected() {
+            return;
+        }
+        if let Ok((addr, packet)) = self.netcode.disconnect() {
+            let _ = self.socket.send_to(packet, addr);
+        }
+    }
+}
