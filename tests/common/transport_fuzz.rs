@@ -36,10 +36,14 @@ impl Rng {
 /// A renet packet as a client might send one: valid small messages, slices with every kind of
 /// index and count, acks, garbage.
 fn renet_packet(rng: &mut Rng) -> Vec<u8> {
-    let channel = [0u8, 1, 2, 0, 1, 2, 0, 1, 2, 3, 200][rng.below(11)];
-    match rng.below(6) {
-        0 => {
-            // SmallReliable / SmallUnreliable with one message: type, seq, channel, count?, bytes.
+    // Mostly our channels; now and then one we never configured.
+    let channel = match rng.below(50) {
+        0 => [3u8, 200][rng.below(2)],
+        k => (k % 3) as u8,
+    };
+    match rng.below(100) {
+        0..40 => {
+            // SmallReliable / SmallUnreliable with one message: type, seq, channel, id, bytes.
             let msg = encode_client(&ClientToServer::Position {
                 space: SpaceId(rng.below(4) as u32),
                 position: [rng.below(100) as f32, 0.0, 1.0],
@@ -52,26 +56,26 @@ fn renet_packet(rng: &mut Rng) -> Vec<u8> {
             p.extend(msg);
             p
         }
-        1 | 2 => {
+        40..85 => {
             // Mostly consistent slices (the count follows from the message id), sometimes a
             // broken index or count, or the two-step attack (another count for a known id).
             let message_id = rng.next() % 64;
             let consistent = 1 + message_id % 55;
-            let (index, num) = match rng.below(10) {
+            let (index, num) = match rng.below(40) {
                 0 => (consistent, consistent),
                 1 => (rng.next() % 100, [56u64, 1_000_000, 2, 50][rng.below(4)]),
                 _ => (rng.next() % consistent, consistent),
             };
             let mut p = slice_packet(rng.below(2) == 0, channel, index, num);
             p[10..18].copy_from_slice(&(message_id | (0b11 << 62)).to_be_bytes());
-            if rng.below(10) == 0 {
+            if rng.below(40) == 0 {
                 let cut = rng.below(p.len());
                 p.truncate(cut);
             }
             p
         }
-        3 => vec![4, rng.below(255) as u8, rng.below(255) as u8, 0, 1, 1],
-        4 => vec![5, rng.below(8) as u8],
+        85..97 => vec![4, rng.below(255) as u8, rng.below(255) as u8, 0, 1, 1],
+        97 => vec![5, rng.below(8) as u8],
         _ => {
             let len = rng.below(64);
             rng.bytes(len)
@@ -157,6 +161,7 @@ pub struct TransportFuzz {
     pub transport: ServerTransport,
     pub server: RenetServer,
     client_socket: UdpSocket,
+    from: SocketAddr,
     client: NetcodeClient,
     next_id: u64,
     pub rng: Rng,
@@ -179,6 +184,7 @@ impl TransportFuzz {
             transport,
             server: RenetServer(renet::RenetServer::new(connection_config())),
             client: Self::dial(addr, 1),
+            from: client_socket.local_addr().unwrap(),
             client_socket,
             next_id: 2,
             rng: Rng(seed | 1),
@@ -195,7 +201,14 @@ impl TransportFuzz {
     }
 
     fn client_addr(&self) -> SocketAddr {
-        self.client_socket.local_addr().unwrap()
+        self.from
+    }
+
+    /// A fresh client socket: netcode keeps a dropped address's handshake state a while.
+    fn rebind(&mut self) {
+        self.client_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        self.client_socket.set_nonblocking(true).unwrap();
+        self.from = self.client_socket.local_addr().unwrap();
     }
 
     fn dial(server: SocketAddr, id: u64) -> NetcodeClient {
@@ -237,7 +250,6 @@ impl TransportFuzz {
     /// Sends `n` fuzzed datagrams from the client's address; reconnects it whenever the
     /// server dropped it.
     pub fn run(&mut self, n: u64) {
-        let from = self.client_addr();
         let mut buf = [0u8; 1500];
         for k in 0..n {
             let client = &mut self.client;
@@ -246,6 +258,7 @@ impl TransportFuzz {
                 Err(_) => Vec::new(),
             };
             let d = datagram(&mut self.rng, &mut self.captured, &mut seal);
+            let from = self.client_addr();
             self.transport.inject(from, &d, &mut self.server);
             self.sent += 1;
             if k % 64 == 63 {
@@ -253,10 +266,11 @@ impl TransportFuzz {
                 while let Ok((len, _)) = self.client_socket.recv_from(&mut buf) {
                     self.client.process_packet(&mut buf[..len]);
                 }
-                if self.transport.client_at(from).is_none() {
+                if self.transport.client_at(self.client_addr()).is_none() {
                     // Dropped (a crafted packet): connect again under a new id.
                     self.reconnects += 1;
                     self.captured.clear();
+                    self.rebind();
                     self.client = Self::dial(self.server_addr(), self.next_id);
                     self.next_id += 1;
                     self.handshake();
@@ -282,6 +296,7 @@ impl TransportFuzz {
     /// Whether a brand-new client can still connect and get a message through.
     pub fn still_serving(&mut self) -> bool {
         let mut renet = RenetClient::new(connection_config());
+        self.rebind();
         self.client = Self::dial(self.server_addr(), 999_999);
         self.handshake();
         let from = self.client_addr();
