@@ -203,6 +203,11 @@ impl ServerTransport {
         })
     }
 
+    /// Clients connected, all shards together.
+    pub fn connected_clients(&self) -> usize {
+        self.outlet.clients.len()
+    }
+
     /// How many netcode shards serve the clients.
     pub fn shard_count(&self) -> usize {
         self.shards.len()

@@ -43,13 +43,16 @@ fn renet_packet(rng: &mut Rng) -> Vec<u8> {
     };
     match rng.below(100) {
         0..40 => {
-            // SmallReliable / SmallUnreliable with one message: type, seq, channel, id, bytes.
+            // SmallReliable (0) or SmallUnreliable (1), as renet writes them: type, sequence,
+            // channel, message count (u16), then per message [id,] length, bytes. The type
+            // follows the channel's kind, except now and then.
             let msg = encode_client(&ClientToServer::Position {
                 space: SpaceId(rng.below(4) as u32),
                 position: [rng.below(100) as f32, 0.0, 1.0],
             });
-            let mut p = vec![rng.below(2) as u8, rng.below(60) as u8, channel];
-            if p[0] == 0 {
+            let unreliable = (channel == 1) != (rng.below(50) == 0);
+            let mut p = vec![u8::from(unreliable), rng.below(60) as u8, channel, 0, 1];
+            if !unreliable {
                 p.push(rng.below(60) as u8); // message id
             }
             p.push(msg.len() as u8);
@@ -66,7 +69,8 @@ fn renet_packet(rng: &mut Rng) -> Vec<u8> {
                 1 => (rng.next() % 100, [56u64, 1_000_000, 2, 50][rng.below(4)]),
                 _ => (rng.next() % consistent, consistent),
             };
-            let mut p = slice_packet(rng.below(2) == 0, channel, index, num);
+            let reliable = (channel != 1) != (rng.below(50) == 0);
+            let mut p = slice_packet(reliable, channel, index, num);
             p[10..18].copy_from_slice(&(message_id | (0b11 << 62)).to_be_bytes());
             if rng.below(40) == 0 {
                 let cut = rng.below(p.len());
@@ -74,7 +78,17 @@ fn renet_packet(rng: &mut Rng) -> Vec<u8> {
             }
             p
         }
-        85..97 => vec![4, rng.below(255) as u8, rng.below(255) as u8, 0, 1, 1],
+        85..97 => {
+            // Ack: sequence, first range end and size, no further ranges.
+            let end = rng.below(64) as u8;
+            vec![
+                4,
+                rng.below(64) as u8,
+                end,
+                rng.below(usize::from(end) + 1) as u8,
+                0,
+            ]
+        }
         97 => vec![5, rng.below(8) as u8],
         _ => {
             let len = rng.below(64);
@@ -229,7 +243,7 @@ impl TransportFuzz {
     fn handshake(&mut self) {
         let from = self.client_addr();
         let mut buf = [0u8; 1500];
-        for _ in 0..2000 {
+        for _ in 0..20_000 {
             if self.client.is_connected() {
                 return;
             }
@@ -244,7 +258,11 @@ impl TransportFuzz {
             }
             std::thread::sleep(Duration::from_micros(200));
         }
-        panic!("the fuzzed client could not connect");
+        panic!(
+            "the fuzzed client could not connect: {:?}, {} connected",
+            self.client.disconnect_reason(),
+            self.transport.connected_clients()
+        );
     }
 
     /// Sends `n` fuzzed datagrams from the client's address; reconnects it whenever the
