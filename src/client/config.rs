@@ -23,8 +23,8 @@ pub struct MingleClientConfig {
     pub position_hz: f64,
     /// Seconds between position re-sends while standing still. Default: 1.0 s.
     pub keepalive_secs: f64,
-    /// Most ack writes per second in the half second after the server sent messages; a queued
-    /// message is written at once, and an idle client writes once a second (see
+    /// Most writes per second that only ack the server's messages; a queued message is
+    /// written at once, and an idle client writes once a second (see
     /// [`ServerLink`](super::ServerLink)). Default: 10.0 Hz.
     pub send_hz: f64,
 }

@@ -4,10 +4,10 @@
 //! renet answers every packet with an ack packet, and acks the other side's acks, so two renet
 //! peers that each write on every frame ack each other forever: a 60 fps game would send 60
 //! datagrams a second to an idle server. netcode adds a keep-alive after 250 ms without a
-//! write. [`ServerLink`] writes at once when a message is queued; acks at most `send_hz` times
-//! a second for [`ACK_WINDOW_SECS`] after the server sent messages (so its reliable messages are
-//! acked before renet resends them); otherwise once every [`IDLE_WRITE_SECS`]; and it runs
-//! netcode's keep-alive and timeout timers once a second once connected.
+//! write. [`ServerLink`] writes at once when a message is queued; acks messages the server sent
+//! with the next write at most `1 / send_hz` after the previous one (before renet's 200 ms
+//! resend); otherwise writes once every [`IDLE_WRITE_SECS`]; and runs netcode's keep-alive and
+//! timeout timers once a second once connected. The server paces its side the same way.
 //!
 //! Time comes in as arguments; the only I/O is the socket.
 
@@ -18,8 +18,6 @@ use bevy::prelude::Resource;
 use renet::RenetClient;
 use renetcode::{ClientAuthentication, DisconnectReason, NETCODE_MAX_PACKET_BYTES, NetcodeClient};
 
-/// After the server sent messages, acks go out at `send_hz` for this long, seconds.
-pub const ACK_WINDOW_SECS: f64 = 0.5;
 /// Longest time between two writes of a connected client, seconds.
 pub const IDLE_WRITE_SECS: f64 = 1.0;
 /// How often netcode's keep-alive and timeout timers run once connected.
@@ -32,9 +30,8 @@ pub struct ServerLink {
     socket: UdpSocket,
     netcode: NetcodeClient,
     buffer: Box<[u8; NETCODE_MAX_PACKET_BYTES]>,
-    /// The server sent messages; the ack window opens at the next write decision.
-    heard_messages: bool,
-    acking_until: f64,
+    /// The server sent messages since the last write: an ack is owed.
+    owes_ack: bool,
     last_write: f64,
     /// Time not yet given to netcode's timers.
     netcode_due: Duration,
@@ -78,8 +75,7 @@ impl ServerLink {
             socket,
             netcode,
             buffer: Box::new([0; NETCODE_MAX_PACKET_BYTES]),
-            heard_messages: false,
-            acking_until: 0.0,
+            owes_ack: false,
             last_write: f64::NEG_INFINITY,
             netcode_due: Duration::ZERO,
         })
@@ -116,7 +112,7 @@ impl ServerLink {
                 if let Some(payload) = self.netcode.process_packet(&mut self.buffer[..len]) {
                     // renet packet types 0..=3 carry messages, which want a timely ack.
                     if payload.first().is_some_and(|&t| t <= 3) {
-                        self.heard_messages = true;
+                        self.owes_ack = true;
                     }
                     renet.process_packet(payload);
                 }
@@ -139,8 +135,8 @@ impl ServerLink {
     }
 
     /// Writes renet's packets if a write is due at `now` (seconds): at once when `queued` (a
-    /// message was queued), at most `send_hz` times a second while acking the server's
-    /// messages, otherwise every [`IDLE_WRITE_SECS`]. Returns the datagrams written.
+    /// message was queued); when an ack is owed for the server's messages, at most `send_hz`
+    /// times a second; otherwise every [`IDLE_WRITE_SECS`]. Returns the datagrams written.
     pub fn flush(
         &mut self,
         now: f64,
@@ -151,15 +147,13 @@ impl ServerLink {
         if !self.netcode.is_connected() {
             return 0;
         }
-        if std::mem::take(&mut self.heard_messages) {
-            self.acking_until = now + ACK_WINDOW_SECS;
-        }
         let since = now - self.last_write;
-        let acking = now < self.acking_until && since >= 1.0 / send_hz;
-        if !(queued || acking || since >= IDLE_WRITE_SECS) {
+        let ack_due = self.owes_ack && since >= 1.0 / send_hz;
+        if !(queued || ack_due || since >= IDLE_WRITE_SECS) {
             return 0;
         }
         self.last_write = now;
+        self.owes_ack = false;
         let mut written = 0;
         for packet in renet.get_packets_to_send() {
             if let Ok((addr, payload)) = self.netcode.generate_payload_packet(&packet)

@@ -47,7 +47,7 @@ use bevy_renet::{
 
 pub use api::{ClientError, MingleClient};
 pub use config::MingleClientConfig;
-pub use link::{ACK_WINDOW_SECS, IDLE_WRITE_SECS, NETCODE_TIMERS, ServerLink};
+pub use link::{IDLE_WRITE_SECS, NETCODE_TIMERS, ServerLink};
 pub use messages::{MessageRejected, PeerEntered, PeerLeft, SignalReceived};
 pub use state::{MingleClientStats, MingleLocal, MingleSession, NearbyPeers};
 #[cfg(feature = "webrtc")]

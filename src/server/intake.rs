@@ -2,7 +2,7 @@
 
 use bevy::log::{debug, warn};
 use bevy::math::Vec3;
-use bevy::prelude::{Commands, MessageWriter, Query, Res, ResMut, Time};
+use bevy::prelude::{Commands, Local, MessageWriter, Query, Res, ResMut, Time};
 use bevy::time::Real;
 use bevy_renet::RenetServer;
 
@@ -10,8 +10,8 @@ use super::components::{ClientHealth, NearbySet, Peer, PeerDirectory, Position, 
 use super::config::{MingleServerConfig, NotifyMode};
 use super::messages::ConnectionReported;
 use super::outbox::PositionUpdates;
-use super::send;
 use super::stats::ServerStats;
+use super::{Outgoing, send};
 use crate::protocol::{
     Channel, ClientToServer, ConnectionOutcome, Limited, PeerId, RejectReason, ServerToClient,
     decode_client,
@@ -29,11 +29,11 @@ type ClientQuery<'w, 's> = Query<
     ),
 >;
 
-/// Drains every connected client's channels. One client's bad input is answered for that
+/// Drains the channels of every client that sent something this frame. One client's bad input is answered for that
 /// client alone (rejection, then disconnect after too many); the loop always goes on.
 pub(crate) fn intake(
     mut commands: Commands,
-    mut server: ResMut<RenetServer>,
+    mut out: Outgoing,
     directory: Res<PeerDirectory>,
     config: Res<MingleServerConfig>,
     mut stats: ResMut<ServerStats>,
@@ -42,16 +42,24 @@ pub(crate) fn intake(
     nearby_sets: Query<&NearbySet>,
     mut updates: ResMut<PositionUpdates>,
     mut reports: MessageWriter<ConnectionReported>,
+    mut delivered: Local<Vec<u64>>,
 ) {
     let now = time.elapsed_secs_f64();
-    for (id, entity) in directory.iter() {
+    // Only clients whose packets reached renet in this frame can have messages to read.
+    delivered.clear();
+    delivered.extend_from_slice(out.transport.delivered());
+    for &client_id in delivered.iter() {
+        let id = PeerId(client_id);
+        let Some(entity) = directory.get(id) else {
+            continue;
+        };
         let Ok((peer, nearby, mut health, mut position, mut space)) = clients.get_mut(entity)
         else {
             continue;
         };
         refill(&mut health, now, &config);
         'channels: for channel in Channel::ALL {
-            while let Some(bytes) = server.receive_message(id.0, channel) {
+            while let Some(bytes) = out.server.receive_message(id.0, channel) {
                 health.last_heard_secs = now;
                 let msg = match decode_client(&bytes) {
                     Ok(msg) => msg,
@@ -61,13 +69,13 @@ pub(crate) fn intake(
                     Err(err) if err.reject_reason() == RejectReason::InvalidPosition => {
                         if !take_token(&mut health.position_tokens) {
                             stats.rate_limited_positions += 1;
-                            limited(&mut server, &mut health, id, now, Limited::Position);
+                            limited(&mut out, &mut health, id, now, Limited::Position);
                             continue;
                         }
                         stats.invalid_positions += 1;
                         if now - health.last_invalid_position_secs >= 1.0 {
                             health.last_invalid_position_secs = now;
-                            reject(&mut server, id, RejectReason::InvalidPosition);
+                            reject(&mut out, id, RejectReason::InvalidPosition);
                         }
                         continue;
                     }
@@ -79,14 +87,14 @@ pub(crate) fn intake(
                         if reason == RejectReason::PayloadTooLarge {
                             stats.oversized_payloads += 1;
                         }
-                        reject(&mut server, id, reason);
+                        reject(&mut out, id, reason);
                         if health.decode_failures >= config.max_decode_failures {
                             warn!(
                                 "{id}: {} undecodable messages, disconnecting",
                                 health.decode_failures
                             );
                             stats.kicked += 1;
-                            server.disconnect(id.0);
+                            out.server.disconnect(id.0);
                             break 'channels;
                         }
                         continue;
@@ -94,7 +102,7 @@ pub(crate) fn intake(
                 };
                 if msg.channel() != channel {
                     stats.rejected_inputs += 1;
-                    reject(&mut server, id, RejectReason::WrongChannel);
+                    reject(&mut out, id, RejectReason::WrongChannel);
                     continue;
                 }
                 match msg {
@@ -104,7 +112,7 @@ pub(crate) fn intake(
                     } => {
                         if !take_token(&mut health.position_tokens) {
                             stats.rate_limited_positions += 1;
-                            limited(&mut server, &mut health, id, now, Limited::Position);
+                            limited(&mut out, &mut health, id, now, Limited::Position);
                             continue;
                         }
                         stats.position_updates += 1;
@@ -133,17 +141,17 @@ pub(crate) fn intake(
                     ClientToServer::RequestPeerRefresh => {
                         if !take_token(&mut health.refresh_tokens) {
                             stats.rate_limited_refreshes += 1;
-                            limited(&mut server, &mut health, id, now, Limited::Refresh);
+                            limited(&mut out, &mut health, id, now, Limited::Refresh);
                             continue;
                         }
                         stats.refreshes += 1;
                         stats.snapshots_sent += 1;
                         let peers = nearby.as_slice().to_vec();
-                        send(&mut server, id, &ServerToClient::PeerSnapshot { peers });
+                        send(&mut out, id, &ServerToClient::PeerSnapshot { peers });
                     }
                     ClientToServer::Signal { to, payload } => {
                         relay_signal(
-                            &mut server,
+                            &mut out,
                             &directory,
                             &nearby_sets,
                             &mut stats,
@@ -205,26 +213,20 @@ fn take_token(tokens: &mut f64) -> bool {
 
 /// Tells a client it is rate-limited, at most once a second, so the answer to a flood is not
 /// a flood.
-fn limited(
-    server: &mut RenetServer,
-    health: &mut ClientHealth,
-    id: PeerId,
-    now: f64,
-    what: Limited,
-) {
+fn limited(out: &mut Outgoing, health: &mut ClientHealth, id: PeerId, now: f64, what: Limited) {
     if now - health.last_limited_secs >= 1.0 {
         health.last_limited_secs = now;
-        reject(server, id, RejectReason::RateLimited { what });
+        reject(out, id, RejectReason::RateLimited { what });
     }
 }
 
-fn reject(server: &mut RenetServer, id: PeerId, reason: RejectReason) {
-    send(server, id, &ServerToClient::Rejected { reason });
+fn reject(out: &mut Outgoing, id: PeerId, reason: RejectReason) {
+    send(out, id, &ServerToClient::Rejected { reason });
 }
 
 /// Forwards a signal only between currently introduced peers; anything else is refused.
 fn relay_signal(
-    server: &mut RenetServer,
+    out: &mut Outgoing,
     directory: &PeerDirectory,
     nearby_sets: &Query<&NearbySet>,
     stats: &mut ServerStats,
@@ -235,17 +237,17 @@ fn relay_signal(
     let Some(target) = directory.get(to) else {
         stats.signals_rejected += 1;
         stats.signals_to_unknown += 1;
-        return reject(server, from, RejectReason::UnknownPeer { peer: to });
+        return reject(out, from, RejectReason::UnknownPeer { peer: to });
     };
     // NearbySets are symmetric, so the addressee's set answers for both sides.
     let introduced = nearby_sets.get(target).is_ok_and(|set| set.contains(from));
     if !introduced {
         stats.signals_rejected += 1;
         stats.signals_to_strangers += 1;
-        return reject(server, from, RejectReason::NotIntroduced { peer: to });
+        return reject(out, from, RejectReason::NotIntroduced { peer: to });
     }
     stats.signals_relayed += 1;
-    send(server, to, &ServerToClient::Signal { from, payload });
+    send(out, to, &ServerToClient::Signal { from, payload });
 }
 
 /// Disconnects clients silent for longer than `idle_timeout_secs`.

@@ -201,6 +201,16 @@ impl Plugin for MingleServerPlugin {
 }
 
 /// Encodes and queues one message to one client on the message's channel.
-fn send(server: &mut RenetServer, to: PeerId, msg: &ServerToClient) {
-    server.send_message(to.0, msg.channel(), encode_server(msg));
+fn send(out: &mut Outgoing, to: PeerId, msg: &ServerToClient) {
+    out.server
+        .send_message(to.0, msg.channel(), encode_server(msg));
+    out.transport.mark_outbound(to.0);
+}
+
+/// The server's way out: renet, and the transport, which writes to a client only when told it
+/// has something (see the packet budget in `udp.rs`).
+#[derive(bevy::ecs::system::SystemParam)]
+pub(crate) struct Outgoing<'w> {
+    server: bevy::prelude::ResMut<'w, RenetServer>,
+    transport: bevy::prelude::ResMut<'w, ServerTransport>,
 }

@@ -1,13 +1,12 @@
 //! Sends each client at most one `PeersChanged` per tick, built from the tick's messages.
 
 use bevy::prelude::{Local, MessageReader, Query, Res, ResMut, Resource};
-use bevy_renet::RenetServer;
 
 use super::components::{NearbySet, PeerDirectory};
 use super::config::{MingleServerConfig, NotifyMode};
 use super::messages::{Departure, Introduction};
-use super::send;
 use super::stats::ServerStats;
+use super::{Outgoing, send};
 use crate::protocol::{PeerId, ServerToClient};
 use crate::proximity::DepartureCause;
 
@@ -21,7 +20,7 @@ type Note = (PeerId, bool, PeerId);
 
 /// Batches the tick's introductions and departures per recipient and sends them.
 pub(crate) fn send_peer_changes(
-    mut server: ResMut<RenetServer>,
+    mut out: Outgoing,
     mut introductions: MessageReader<Introduction>,
     mut departures: MessageReader<Departure>,
     mut stats: ResMut<ServerStats>,
@@ -46,7 +45,7 @@ pub(crate) fn send_peer_changes(
     }
     if config.notify == NotifyMode::EveryUpdate {
         send_full_lists(
-            &mut server,
+            &mut out,
             &mut stats,
             &mut updates,
             &directory,
@@ -62,7 +61,7 @@ pub(crate) fn send_peer_changes(
     notes.sort_unstable();
     for group in notes.chunk_by(|x, y| x.0 == y.0) {
         let recipient = group[0].0;
-        if !server.is_connected(recipient.0) {
+        if !out.server.is_connected(recipient.0) {
             continue;
         }
         let split = group.partition_point(|n| !n.1);
@@ -70,7 +69,7 @@ pub(crate) fn send_peer_changes(
         let left = group[split..].iter().map(|n| n.2).collect();
         stats.peers_changed_sent += 1;
         send(
-            &mut server,
+            &mut out,
             recipient,
             &ServerToClient::PeersChanged { entered, left },
         );
@@ -81,7 +80,7 @@ pub(crate) fn send_peer_changes(
 /// sends the mover and each of its peers their whole current set (no batching across updates),
 /// and every client whose set changed in the tick but got no such list gets one too.
 fn send_full_lists(
-    server: &mut RenetServer,
+    out: &mut Outgoing,
     stats: &mut ServerStats,
     updates: &mut PositionUpdates,
     directory: &PeerDirectory,
@@ -108,10 +107,10 @@ fn send_full_lists(
         let Some(set) = directory.get(to).and_then(|e| sets.get(e).ok()) else {
             continue;
         };
-        if server.is_connected(to.0) {
+        if out.server.is_connected(to.0) {
             stats.snapshots_sent += 1;
             let peers = set.as_slice().to_vec();
-            send(server, to, &ServerToClient::PeerSnapshot { peers });
+            send(out, to, &ServerToClient::PeerSnapshot { peers });
         }
     }
 }

@@ -15,7 +15,7 @@ use super::components::{ClientHealth, NearbySet, Peer, PeerDirectory};
 use super::config::MingleServerConfig;
 use super::stats::ServerStats;
 use super::udp::{ReceiveCounts, ServerTransport};
-use super::{ProximityIndex, send};
+use super::{Outgoing, ProximityIndex, send};
 use crate::protocol::{PeerId, Realm, ServerToClient};
 
 /// The address the server actually listens on (useful when binding port 0).
@@ -129,8 +129,7 @@ pub(crate) fn disconnect_on_exit(
 pub(crate) fn on_server_event(
     event: On<RenetServerEvent>,
     mut commands: Commands,
-    mut server: ResMut<RenetServer>,
-    transport: Res<ServerTransport>,
+    mut out: Outgoing,
     mut directory: ResMut<PeerDirectory>,
     mut index: ResMut<ProximityIndex>,
     mut stats: ResMut<ServerStats>,
@@ -140,7 +139,8 @@ pub(crate) fn on_server_event(
     match **event {
         ServerEvent::ClientConnected { client_id } => {
             let id = PeerId(client_id);
-            let realm = transport
+            let realm = out
+                .transport
                 .user_data(client_id)
                 .map(|data| Realm::from_user_data(&data))
                 .unwrap_or_default();
@@ -161,7 +161,7 @@ pub(crate) fn on_server_event(
             }
             stats.connects += 1;
             send(
-                &mut server,
+                &mut out,
                 id,
                 &ServerToClient::Welcome {
                     you: id,

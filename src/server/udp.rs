@@ -128,6 +128,10 @@ struct Client {
     last_write: f64,
     next_keepalive: f64,
     ledger: SliceLedger,
+    /// The receive pass in which its packets last reached renet.
+    delivered_in: u64,
+    /// renet may hold messages for it, queued or not yet acknowledged: check at each send.
+    holds_messages: bool,
 }
 
 /// Where netcode's results go: the socket, the clients to drop, what was written, and what is
@@ -142,6 +146,10 @@ struct Outlet {
     clients: FxHashMap<u64, Client>,
     /// Connected clients per shard.
     load: Vec<usize>,
+    /// Clients whose packets reached renet in this receive pass (each once).
+    delivered: Vec<u64>,
+    /// Receive passes so far.
+    pass: u64,
     /// Seconds since the transport started, advanced by each receive pass.
     now: f64,
 }
@@ -195,6 +203,8 @@ impl ServerTransport {
                 connected: FxHashMap::default(),
                 clients: FxHashMap::default(),
                 load: vec![0; count],
+                delivered: Vec::new(),
+                pass: 0,
                 now: 0.0,
             },
             buffer: Box::new([0; NETCODE_MAX_PACKET_BYTES]),
@@ -228,6 +238,8 @@ impl ServerTransport {
     pub fn receive(&mut self, dt: Duration, server: &mut RenetServer) -> ReceiveCounts {
         let mut counts = ReceiveCounts::default();
         self.outlet.now += dt.as_secs_f64();
+        self.outlet.delivered.clear();
+        self.outlet.pass += 1;
         for shard in &mut self.shards {
             shard.update(dt);
         }
@@ -278,6 +290,19 @@ impl ServerTransport {
         self.process(addr, len, server, &mut counts);
         self.totals += counts;
         counts
+    }
+
+    /// Notes that renet now holds a message for `client_id`: the next send writes to it.
+    pub fn mark_outbound(&mut self, client_id: u64) {
+        if let Some(client) = self.outlet.clients.get_mut(&client_id) {
+            client.holds_messages = true;
+        }
+    }
+
+    /// Clients whose packets reached renet in the last receive pass, each once: only they can
+    /// have new messages to read.
+    pub fn delivered(&self) -> &[u64] {
+        &self.outlet.delivered
     }
 
     /// The connected client sending from `addr`, if any.
@@ -397,9 +422,15 @@ impl ServerTransport {
             ..
         } = &mut self.outlet;
         for (&client_id, client) in clients.iter_mut() {
-            let holds_messages = [Channel::Control, Channel::Signal]
-                .iter()
-                .any(|&c| server.channel_available_memory(client_id, c) < RELIABLE_MEMORY_BYTES);
+            // Only a client marked as sent to is asked: renet's per-client look-ups are the
+            // costliest part of an idle client otherwise. It stays marked until renet holds
+            // nothing unacknowledged for it (its messages are resent until acked).
+            if client.holds_messages {
+                client.holds_messages = [Channel::Control, Channel::Signal].iter().any(|&c| {
+                    server.channel_available_memory(client_id, c) < RELIABLE_MEMORY_BYTES
+                });
+            }
+            let holds_messages = client.holds_messages;
             let ack_due = client.owes_ack && now - client.last_write >= ACK_PACE_SECS;
             if !holds_messages && !ack_due {
                 continue;
@@ -497,6 +528,10 @@ impl Outlet {
                 // renet packet types 0..=3 carry messages; an ack-only packet is owed nothing.
                 if payload.first().is_some_and(|&t| t <= 3) {
                     client.owes_ack = true;
+                    if client.delivered_in != self.pass {
+                        client.delivered_in = self.pass;
+                        self.delivered.push(client_id);
+                    }
                 }
                 // Defence in depth: any panic renet still has in it ends this client, not the server.
                 match isolate(|| server.process_packet_from(payload, client_id)) {
@@ -536,6 +571,8 @@ impl Outlet {
                         // Spread keep-alives over the interval.
                         next_keepalive: self.now + KEEPALIVE_SECS * (client_id % 97) as f64 / 97.0,
                         ledger: SliceLedger::default(),
+                        delivered_in: 0,
+                        holds_messages: false,
                     },
                 );
                 send(payload, addr);

@@ -177,6 +177,8 @@ pub struct TransportFuzz {
     client_socket: UdpSocket,
     from: SocketAddr,
     client: NetcodeClient,
+    /// netcode's clock on the server side, advanced with every receive pass.
+    clock: Duration,
     next_id: u64,
     pub rng: Rng,
     captured: Vec<Vec<u8>>,
@@ -197,7 +199,8 @@ impl TransportFuzz {
         let mut fuzz = TransportFuzz {
             transport,
             server: RenetServer(renet::RenetServer::new(connection_config())),
-            client: Self::dial(addr, 1),
+            client: Self::dial(addr, 1, now()),
+            clock: now(),
             from: client_socket.local_addr().unwrap(),
             client_socket,
             next_id: 2,
@@ -225,9 +228,11 @@ impl TransportFuzz {
         self.from = self.client_socket.local_addr().unwrap();
     }
 
-    fn dial(server: SocketAddr, id: u64) -> NetcodeClient {
+    /// A client whose clock is the server's (the fuzz runs netcode's clock faster than real
+    /// time; a token dated by the wall clock would look expired).
+    fn dial(server: SocketAddr, id: u64, clock: Duration) -> NetcodeClient {
         NetcodeClient::new(
-            now(),
+            clock,
             ClientAuthentication::Unsecure {
                 protocol_id: PROTOCOL_ID,
                 client_id: id,
@@ -253,6 +258,7 @@ impl TransportFuzz {
             }
             self.transport
                 .receive(Duration::from_millis(1), &mut self.server);
+            self.clock += Duration::from_millis(1);
             while let Ok((len, _)) = self.client_socket.recv_from(&mut buf) {
                 self.client.process_packet(&mut buf[..len]);
             }
@@ -289,7 +295,7 @@ impl TransportFuzz {
                     self.reconnects += 1;
                     self.captured.clear();
                     self.rebind();
-                    self.client = Self::dial(self.server_addr(), self.next_id);
+                    self.client = Self::dial(self.server_addr(), self.next_id, self.clock);
                     self.next_id += 1;
                     self.handshake();
                 }
@@ -303,6 +309,7 @@ impl TransportFuzz {
         self.server.update(Duration::from_millis(5));
         self.transport
             .receive(Duration::from_millis(5), &mut self.server);
+        self.clock += Duration::from_millis(5);
         for id in self.server.clients_id() {
             for channel in Channel::ALL {
                 while self.server.receive_message(id, channel).is_some() {}
@@ -315,7 +322,7 @@ impl TransportFuzz {
     pub fn still_serving(&mut self) -> bool {
         let mut renet = RenetClient::new(connection_config());
         self.rebind();
-        self.client = Self::dial(self.server_addr(), 999_999);
+        self.client = Self::dial(self.server_addr(), 999_999, self.clock);
         self.handshake();
         let from = self.client_addr();
         renet.set_connected();
