@@ -48,7 +48,7 @@ use bevy_renet::{
 pub use api::{ClientError, MingleClient};
 pub use config::MingleClientConfig;
 pub use messages::{MessageRejected, PeerEntered, PeerLeft, SignalReceived};
-pub use state::{MingleClientStats, MingleLocal, MingleSession, NearbyPeers};
+pub use state::{MingleClientStats, MingleIceServers, MingleLocal, MingleSession, NearbyPeers};
 #[cfg(feature = "webrtc")]
 pub use webrtc::{LinkClosed, LinkData, LinkOpened, MingleWebRtcPlugin, WebRtcConfig, WebRtcLinks};
 
@@ -94,6 +94,7 @@ impl Plugin for MingleClientPlugin {
             .insert_resource(transport)
             .insert_resource(self.config.clone())
             .init_resource::<NearbyPeers>()
+            .init_resource::<MingleIceServers>()
             .init_resource::<MingleClientStats>()
             .init_resource::<transport::FlushNow>()
             .add_message::<PeerEntered>()
