@@ -27,6 +27,8 @@
 
 mod api;
 mod config;
+#[cfg(feature = "webrtc")]
+pub mod ice;
 mod messages;
 mod position;
 mod receive;
@@ -50,7 +52,10 @@ pub use config::MingleClientConfig;
 pub use messages::{MessageRejected, PeerEntered, PeerLeft, SignalReceived};
 pub use state::{MingleClientStats, MingleIceServers, MingleLocal, MingleSession, NearbyPeers};
 #[cfg(feature = "webrtc")]
-pub use webrtc::{LinkClosed, LinkData, LinkOpened, MingleWebRtcPlugin, WebRtcConfig, WebRtcLinks};
+pub use webrtc::{
+    LinkClosed, LinkData, LinkFailed, LinkOpened, MingleWebRtcPlugin, SelectedPair, WebRtcConfig,
+    WebRtcLinks,
+};
 
 use crate::protocol::connection_config;
 
