@@ -25,7 +25,7 @@ use bevy::prelude::{
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
 use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use str0m::{Candidate, CandidateKind, Event, IceConnectionState, Input, Output, Rtc};
 
 use super::ice::{IceGatherer, Incoming, RelayCounts, kind_name, sdp_candidates};
 use super::{MingleClient, MingleIceServers, MingleSession, PeerEntered, PeerLeft, SignalReceived};
@@ -48,6 +48,9 @@ pub struct WebRtcConfig {
     /// With `bind` unspecified, also advertise every up IPv4 interface as a host candidate.
     /// Default: true.
     pub interfaces: bool,
+    /// Offer only relayed (TURN) candidates, like WebRTC's `iceTransportPolicy: "relay"`: the
+    /// peer never learns this client's addresses. Default: false.
+    pub relay_only: bool,
 }
 
 impl Default for WebRtcConfig {
@@ -59,6 +62,7 @@ impl Default for WebRtcConfig {
             bind: SocketAddr::from(([0, 0, 0, 0], 0)),
             host_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             interfaces: true,
+            relay_only: false,
         }
     }
 }
@@ -128,6 +132,7 @@ pub struct WebRtcLinks {
     buf: Vec<u8>,
     ice: IceGatherer,
     ice_generation: u64,
+    relay_only: bool,
 }
 
 impl WebRtcLinks {
@@ -194,7 +199,9 @@ impl WebRtcLinks {
     fn new_rtc(&self) -> Rtc {
         let mut rtc = Rtc::new(Instant::now());
         for c in self.ice.candidates() {
-            rtc.add_local_candidate(c.clone());
+            if !self.relay_only || c.kind() == CandidateKind::Relayed {
+                rtc.add_local_candidate(c.clone());
+            }
         }
         rtc
     }
@@ -253,6 +260,7 @@ impl Plugin for MingleWebRtcPlugin {
                 buf: vec![0; 2000],
                 ice,
                 ice_generation: 0,
+                relay_only: self.config.relay_only,
             })
             .add_message::<LinkOpened>()
             .add_message::<LinkClosed>()
@@ -290,6 +298,9 @@ fn apply_ice_servers(mut links: ResMut<WebRtcLinks>, servers: Option<Res<MingleI
 fn trickle_candidates(mut links: ResMut<WebRtcLinks>, mut mingle: MingleClient) {
     let links = &mut *links;
     for c in links.ice.take_fresh() {
+        if links.relay_only && c.kind() != CandidateKind::Relayed {
+            continue;
+        }
         let mut payload = vec![CANDIDATE];
         payload.extend_from_slice(c.to_sdp_string().as_bytes());
         for (peer, link) in links.links.iter_mut() {
