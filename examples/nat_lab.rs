@@ -73,7 +73,9 @@ fn serve(args: &[String]) -> ExitCode {
         loop_hz: 200.0,
         ..MingleServerConfig::default()
     };
-    let secret = std::env::var(SECRET_ENV).ok().and_then(|s| TurnSecret::new(&s));
+    let secret = std::env::var(SECRET_ENV)
+        .ok()
+        .and_then(|s| TurnSecret::new(&s));
     let mut plugin = MingleServerPlugin::new(config);
     if let Some(secret) = secret {
         plugin = plugin.with_turn_secret(secret);
@@ -133,7 +135,9 @@ fn watch(
 }
 
 fn play(args: &[String]) -> ExitCode {
-    let id: u64 = arg(args, "--id").and_then(|s| s.parse().ok()).expect("--id N");
+    let id: u64 = arg(args, "--id")
+        .and_then(|s| s.parse().ok())
+        .expect("--id N");
     let bind: SocketAddr = arg(args, "--bind")
         .and_then(|s| s.parse().ok())
         .expect("--bind IP:0");
@@ -158,6 +162,12 @@ fn play(args: &[String]) -> ExitCode {
         })
         .init_resource::<Seen>()
         .add_systems(Update, watch);
+    if let Ok(filter) = std::env::var("NAT_LAB_LOG") {
+        app.add_plugins(bevy::log::LogPlugin {
+            filter,
+            ..default()
+        });
+    }
     // Far apart while gathering; both walk to the meeting point after a second.
     app.world_mut().spawn((
         MingleLocal::default(),
@@ -313,7 +323,13 @@ impl Lab {
         }
         let child = cmd
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(match std::env::var_os("NAT_LAB_LOG") {
+                Some(_) => {
+                    std::fs::File::create(format!("/tmp/nat_lab_{ns}_{}.log", self.children.len()))
+                        .map_or(Stdio::null(), Stdio::from)
+                }
+                None => Stdio::null(),
+            })
             .spawn()
             .map_err(|e| format!("{}: {e}", args.join(" ")))?;
         self.children.push(child);
@@ -363,7 +379,10 @@ fn run_case(case: &Case, exe: &str, index: usize) -> Result<Row, String> {
     let public = lab.ns("pub")?;
     lab.exec(&public, &["ip", "link", "add", "br0", "type", "bridge"])?;
     lab.exec(&public, &["ip", "link", "set", "br0", "up"])?;
-    lab.exec(&public, &["ip", "addr", "add", "203.0.113.1/24", "dev", "br0"])?;
+    lab.exec(
+        &public,
+        &["ip", "addr", "add", "203.0.113.1/24", "dev", "br0"],
+    )?;
     let lans = [("198.51.100", 11u8), ("192.0.2", 12u8)];
     let mut binds = Vec::new();
     for (i, nat) in case.nats.iter().enumerate() {
@@ -374,7 +393,10 @@ fn run_case(case: &Case, exe: &str, index: usize) -> Result<Row, String> {
                 lab.veth(&public, &port, &host, "eth0")?;
                 lab.exec(&public, &["ip", "link", "set", &port, "master", "br0"])?;
                 let ip = format!("203.0.113.{}", 21 + i);
-                lab.exec(&host, &["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"])?;
+                lab.exec(
+                    &host,
+                    &["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"],
+                )?;
                 binds.push(format!("{ip}:0"));
             }
             Nat::Eim | Nat::Symmetric => {
@@ -385,17 +407,50 @@ fn run_case(case: &Case, exe: &str, index: usize) -> Result<Row, String> {
                 let wan = format!("203.0.113.{wan_last}/24");
                 lab.exec(&router, &["ip", "addr", "add", &wan, "dev", "wan"])?;
                 lab.veth(&router, "lan", &host, "eth0")?;
-                lab.exec(&router, &["ip", "addr", "add", &format!("{lan}.1/24"), "dev", "lan"])?;
+                lab.exec(
+                    &router,
+                    &["ip", "addr", "add", &format!("{lan}.1/24"), "dev", "lan"],
+                )?;
                 lab.exec(&router, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
                 let mut rule = vec![
-                    "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "wan", "-j", "MASQUERADE",
+                    "iptables",
+                    "-t",
+                    "nat",
+                    "-A",
+                    "POSTROUTING",
+                    "-o",
+                    "wan",
+                    "-j",
+                    "MASQUERADE",
                 ];
                 if *nat == Nat::Symmetric {
                     rule.push("--random-fully");
                 }
                 lab.exec(&router, &rule)?;
+                // As a home router does: unsolicited datagrams to the WAN are dropped. Dropped
+                // before conntrack confirms them, they leave no entry behind that would make
+                // the later outgoing mapping take another port (hole punching would fail).
+                lab.exec(
+                    &router,
+                    &[
+                        "iptables",
+                        "-A",
+                        "INPUT",
+                        "-i",
+                        "wan",
+                        "-m",
+                        "conntrack",
+                        "--ctstate",
+                        "NEW",
+                        "-j",
+                        "DROP",
+                    ],
+                )?;
                 let ip = format!("{lan}.2");
-                lab.exec(&host, &["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"])?;
+                lab.exec(
+                    &host,
+                    &["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"],
+                )?;
                 let gw = format!("{lan}.1");
                 lab.exec(&host, &["ip", "route", "add", "default", "via", &gw])?;
                 binds.push(format!("{ip}:0"));
@@ -404,8 +459,14 @@ fn run_case(case: &Case, exe: &str, index: usize) -> Result<Row, String> {
     }
     // Count what enters and leaves coturn's relay ports.
     let range = format!("{}:{}", RELAY_PORTS.0, RELAY_PORTS.1);
-    lab.exec(&public, &["iptables", "-A", "INPUT", "-p", "udp", "--dport", &range])?;
-    lab.exec(&public, &["iptables", "-A", "OUTPUT", "-p", "udp", "--sport", &range])?;
+    lab.exec(
+        &public,
+        &["iptables", "-A", "INPUT", "-p", "udp", "--dport", &range],
+    )?;
+    lab.exec(
+        &public,
+        &["iptables", "-A", "OUTPUT", "-p", "udp", "--sport", &range],
+    )?;
 
     let secret = format!("lab-{}-{}", std::process::id(), index);
     let min = RELAY_PORTS.0.to_string();
@@ -414,14 +475,32 @@ fn run_case(case: &Case, exe: &str, index: usize) -> Result<Row, String> {
     lab.spawn(
         &public,
         &[
-            "turnserver", "-n", "--no-cli", "--no-tls", "--no-dtls", "-L", "203.0.113.1",
-            "--listening-port", "3478", "--min-port", &min, "--max-port", &max,
-            "--use-auth-secret", &auth, "--realm=mingle.test", "--log-file=stdout",
+            "turnserver",
+            "-n",
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            "-L",
+            "203.0.113.1",
+            "--listening-port",
+            "3478",
+            "--min-port",
+            &min,
+            "--max-port",
+            &max,
+            "--use-auth-secret",
+            &auth,
+            "--realm=mingle.test",
+            "--log-file=stdout",
         ],
         &[],
     )?;
     let turn = if case.turn { "yes" } else { "no" };
-    let server = lab.spawn(&public, &[exe, "--server", "--turn", turn], &[(SECRET_ENV, &secret)])?;
+    let server = lab.spawn(
+        &public,
+        &[exe, "--server", "--turn", turn],
+        &[(SECRET_ENV, &secret)],
+    )?;
     std::thread::sleep(Duration::from_millis(500));
     let mut players = Vec::new();
     for (i, (host, bind)) in ["h1", "h2"].iter().zip(&binds).enumerate() {
@@ -496,7 +575,11 @@ fn preflight() -> Result<(), String> {
     if !root {
         return Err("the NAT lab needs root (network namespaces and iptables)".into());
     }
-    for tool in [["ip", "-V"], ["iptables", "--version"], ["turnserver", "--version"]] {
+    for tool in [
+        ["ip", "-V"],
+        ["iptables", "--version"],
+        ["turnserver", "--version"],
+    ] {
         if sh(&tool).is_err() {
             return Err(format!(
                 "the NAT lab needs `{}` (apt-get install iproute2 iptables coturn)",
@@ -517,15 +600,42 @@ fn lab(args: &[String]) -> ExitCode {
         .unwrap_or_default();
     let only = arg(args, "--case");
     let cases = [
-        Case { name: "a", nats: [Nat::None, Nat::None], turn: true, must_connect: true },
-        Case { name: "b", nats: [Nat::Eim, Nat::Eim], turn: true, must_connect: true },
-        Case { name: "c", nats: [Nat::Symmetric, Nat::Eim], turn: true, must_connect: true },
-        Case { name: "d", nats: [Nat::Symmetric, Nat::Symmetric], turn: true, must_connect: true },
-        Case { name: "e", nats: [Nat::Symmetric, Nat::Symmetric], turn: false, must_connect: false },
+        Case {
+            name: "a",
+            nats: [Nat::None, Nat::None],
+            turn: true,
+            must_connect: true,
+        },
+        Case {
+            name: "b",
+            nats: [Nat::Eim, Nat::Eim],
+            turn: true,
+            must_connect: true,
+        },
+        Case {
+            name: "c",
+            nats: [Nat::Symmetric, Nat::Eim],
+            turn: true,
+            must_connect: true,
+        },
+        Case {
+            name: "d",
+            nats: [Nat::Symmetric, Nat::Symmetric],
+            turn: true,
+            must_connect: true,
+        },
+        Case {
+            name: "e",
+            nats: [Nat::Symmetric, Nat::Symmetric],
+            turn: false,
+            must_connect: false,
+        },
     ];
     let mut rows = Vec::new();
     let mut ok = true;
-    println!("case | NATs (h1, h2)        | TURN | connected | h1 local/remote | h2 local/remote | ms h1 / h2 | relay bytes | outcomes");
+    println!(
+        "case | NATs (h1, h2)        | TURN | connected | h1 local/remote | h2 local/remote | ms h1 / h2 | relay bytes | outcomes"
+    );
     for (i, case) in cases.iter().enumerate() {
         if only.is_some_and(|o| o != case.name) {
             continue;
@@ -560,9 +670,7 @@ fn lab(args: &[String]) -> ExitCode {
             row.connected
                 && (case.name != "d" || row.pair.iter().any(|p| p.0 == "relay" || p.1 == "relay"))
         } else {
-            row.outcome
-                .iter()
-                .all(|o| o == "TimedOut" || o == "Failed")
+            row.outcome.iter().all(|o| o == "TimedOut" || o == "Failed")
         };
         if !expected {
             ok = false;
