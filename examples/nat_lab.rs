@@ -491,6 +491,10 @@ fn run_case(case: &Case, exe: &str, index: usize) -> Result<Row, String> {
             "--use-auth-secret",
             &auth,
             "--realm=mingle.test",
+            // The players' LANs are private networks: no relaying into them, as the README's
+            // deployment snippet does for 10/8, 172.16/12 and 192.168/16.
+            "--denied-peer-ip=198.51.100.0-198.51.100.255",
+            "--denied-peer-ip=192.0.2.0-192.0.2.255",
             "--log-file=stdout",
         ],
         &[],

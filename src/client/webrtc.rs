@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use bevy::app::{App, Plugin, Update};
-use bevy::log::{debug, warn};
+use bevy::log::{debug, trace, warn};
 use bevy::prelude::{
     IntoScheduleConfigs, Message, MessageReader, MessageWriter, Res, ResMut, Resource,
 };
@@ -459,7 +459,14 @@ fn drive_links(
                     data,
                 } => (peer, relayed, data),
             };
+        if bytes.first().is_some_and(|b| (20..=63).contains(b)) {
+            trace!(
+                "mingle webrtc: dtls in {source} -> {destination}, {} bytes",
+                bytes.len()
+            );
+        }
         let Ok(contents) = bytes.as_slice().try_into() else {
+            debug!("mingle webrtc: unreadable datagram from {source}");
             continue;
         };
         let input = Input::Receive(
@@ -472,7 +479,11 @@ fn drive_links(
             },
         );
         if let Some(link) = links.links.values_mut().find(|l| l.rtc.accepts(&input)) {
-            let _ = link.rtc.handle_input(input);
+            if let Err(e) = link.rtc.handle_input(input) {
+                debug!("mingle webrtc: input from {source} refused: {e}");
+            }
+        } else {
+            debug!("mingle webrtc: no link accepts a datagram from {source}");
         }
     }
     let now = Instant::now();
@@ -488,6 +499,12 @@ fn drive_links(
                     // DTLS (first byte 20..=63) travels only on the nominated pair.
                     if t.contents.first().is_some_and(|b| (20..=63).contains(b)) {
                         link.path = Some((t.source, t.destination));
+                        trace!(
+                            "mingle webrtc: dtls out {} -> {}, {} bytes",
+                            t.source,
+                            t.destination,
+                            t.contents.len()
+                        );
                     }
                     if links.ice.is_relayed(t.source) {
                         links

@@ -29,11 +29,11 @@
 //! requests. `rice-proto` (a whole ICE agent) would duplicate str0m's; `webrtc-rs`'s `turn`
 //! brings tokio and its own sockets; `turn-rs` is GPL and never an option.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use bevy::log::{debug, warn};
+use bevy::log::{debug, trace, warn};
 use str0m::{Candidate, CandidateKind};
 use stun_proto::types::TransportType;
 use stun_proto::types::attribute::XorMappedAddress;
@@ -48,6 +48,9 @@ use crate::protocol::IceServer;
 
 /// Times a STUN Binding request is sent before the server is given up on.
 const STUN_TRIES: u32 = 6;
+
+/// How long a peer IP the TURN server refused is not asked for again.
+const REFUSED_BACKOFF: Duration = Duration::from_secs(5);
 
 /// One local interface address: a host candidate, and the subnet it reaches directly.
 #[derive(Debug, Clone, Copy)]
@@ -74,6 +77,10 @@ struct TurnRelay {
     relayed: Option<SocketAddr>,
     /// Peer addresses a channel binding or permission was asked for.
     asked: HashSet<SocketAddr>,
+    /// Peer IPs the server refused a permission for (e.g. coturn's `denied-peer-ip`), and
+    /// until when not to ask again: ICE keeps checking every pair, and a refusal is final
+    /// more often than not.
+    refused: HashMap<IpAddr, Instant>,
     failed: bool,
 }
 
@@ -279,6 +286,7 @@ impl IceGatherer {
             server,
             relayed: None,
             asked: HashSet::new(),
+            refused: HashMap::new(),
             failed: false,
         });
         // Also a server-reflexive candidate from the same server, if no STUN URL gave one.
@@ -378,7 +386,15 @@ impl IceGatherer {
         let Some(relay) = self.turn.iter_mut().find(|t| t.relayed == Some(relayed)) else {
             return;
         };
+        if relay
+            .refused
+            .get(&peer.ip())
+            .is_some_and(|until| now < *until)
+        {
+            return;
+        }
         if !relay.client.have_permission(TransportType::Udp, peer.ip()) {
+            trace!("mingle ice: relay send to {peer}: no permission yet, dropped");
             if relay.asked.insert(peer)
                 && relay
                     .client
@@ -398,10 +414,16 @@ impl IceGatherer {
         match relay.client.send_to(TransportType::Udp, peer, data, t_now) {
             Ok(Some(transmit)) => {
                 let t = transmit.build();
+                trace!(
+                    "mingle ice: relay send to {peer}: {} bytes as {} to {}",
+                    data.len(),
+                    t.data.len(),
+                    t.to
+                );
                 self.counts.sent += data.len() as u64;
                 self.out.push((t.to, t.data));
             }
-            Ok(None) => {}
+            Ok(None) => trace!("mingle ice: relay send to {peer}: nothing to send"),
             Err(e) => debug!("mingle ice: relay send to {peer} failed: {e}"),
         }
     }
@@ -438,7 +460,14 @@ impl IceGatherer {
                         relay.failed = true;
                     }
                     TurnEvent::PermissionCreateFailed(_, ip) => {
+                        debug!("mingle ice: {} refused a permission for {ip}", relay.server);
                         relay.asked.retain(|a| a.ip() != ip);
+                        relay.refused.insert(ip, now + REFUSED_BACKOFF);
+                    }
+                    TurnEvent::ChannelCreateFailed(_, peer) => {
+                        debug!("mingle ice: {} refused a channel to {peer}", relay.server);
+                        relay.asked.retain(|a| a.ip() != peer.ip());
+                        relay.refused.insert(peer.ip(), now + REFUSED_BACKOFF);
                     }
                     other => debug!("mingle ice: TURN {other:?}"),
                 }
