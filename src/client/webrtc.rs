@@ -119,6 +119,8 @@ struct Link {
     open: bool,
     remote_candidates: Vec<Candidate>,
     path: Option<(SocketAddr, SocketAddr)>,
+    /// Addresses the peer's ICE checks came from (a few).
+    heard: Vec<SocketAddr>,
 }
 
 /// Every link, the shared socket, and the queue of attempts to start.
@@ -220,6 +222,7 @@ impl WebRtcLinks {
             open: false,
             remote_candidates: Vec::new(),
             path: None,
+            heard: Vec::new(),
         }
     }
 }
@@ -478,7 +481,20 @@ fn drive_links(
                 contents,
             },
         );
-        if let Some(link) = links.links.values_mut().find(|l| l.rtc.accepts(&input)) {
+        // str0m takes DTLS only from a pair that already succeeded on its side. The peer's
+        // pair can succeed first (through a NAT that only now opened), and its first DTLS
+        // flight would be lost, costing a 1 s retransmission: give it to the link whose
+        // peer's ICE checks came from that address.
+        let stun = bytes.first().is_some_and(|b| *b < 4);
+        let link = match links.links.values().position(|l| l.rtc.accepts(&input)) {
+            Some(i) => links.links.values_mut().nth(i),
+            None if !stun => links.links.values_mut().find(|l| l.heard.contains(&source)),
+            None => None,
+        };
+        if let Some(link) = link {
+            if stun && !link.heard.contains(&source) && link.heard.len() < 16 {
+                link.heard.push(source);
+            }
             if let Err(e) = link.rtc.handle_input(input) {
                 debug!("mingle webrtc: input from {source} refused: {e}");
             }
