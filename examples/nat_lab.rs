@@ -41,12 +41,14 @@ const SECRET_ENV: &str = "MINGLE_LAB_TURN_SECRET";
 /// A player gives up this long after the introduction (the link's attempt timeout).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn main() -> ExitCode {
+/// The lab, or one of its roles (`--server`, `--player`) in a child process. Public because
+/// `tests/nat_lab.rs` runs this same file as its `main`.
+pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("--server") => serve(&args[2..]),
         Some("--player") => play(&args[2..]),
-        _ => lab(&args[1..]),
+        _ => run(&args[1..]),
     }
 }
 
@@ -594,7 +596,9 @@ fn preflight() -> Result<(), String> {
     Ok(())
 }
 
-fn lab(args: &[String]) -> ExitCode {
+/// Runs every case (or `--case X`), prints the table, writes `--json FILE`; fails if a case
+/// did not turn out as expected.
+pub fn run(args: &[String]) -> ExitCode {
     if let Err(e) = preflight() {
         eprintln!("nat_lab: cannot run: {e}");
         return ExitCode::FAILURE;
