@@ -52,6 +52,9 @@ const STUN_TRIES: u32 = 6;
 /// How long a peer IP the TURN server refused is not asked for again.
 const REFUSED_BACKOFF: Duration = Duration::from_secs(5);
 
+/// Datagrams held per relay while permissions are being asked for.
+const HELD_MAX: usize = 8;
+
 /// One local interface address: a host candidate, and the subnet it reaches directly.
 #[derive(Debug, Clone, Copy)]
 struct HostAddr {
@@ -81,6 +84,9 @@ struct TurnRelay {
     /// until when not to ask again: ICE keeps checking every pair, and a refusal is final
     /// more often than not.
     refused: HashMap<IpAddr, Instant>,
+    /// The latest datagram to each peer that waits for its permission (a few), sent when the
+    /// permission is in place instead of waiting for ICE to re-send it.
+    held: Vec<(SocketAddr, Vec<u8>)>,
     failed: bool,
 }
 
@@ -287,6 +293,7 @@ impl IceGatherer {
             relayed: None,
             asked: HashSet::new(),
             refused: HashMap::new(),
+            held: Vec::new(),
             failed: false,
         });
         // Also a server-reflexive candidate from the same server, if no STUN URL gave one.
@@ -373,8 +380,9 @@ impl IceGatherer {
     }
 
     /// Sends `data` to `peer` through the relay whose address is `relayed`. The first datagram
-    /// to a new peer asks for a channel binding (which installs the permission) and is dropped:
-    /// ICE re-sends its checks, and by then the permission is in place.
+    /// to a new peer asks for a channel binding (which installs the permission) and is held
+    /// until the permission is in place (the latest one per peer; ICE re-sends its checks
+    /// anyway).
     pub fn send_relayed(
         &mut self,
         relayed: SocketAddr,
@@ -394,7 +402,11 @@ impl IceGatherer {
             return;
         }
         if !relay.client.have_permission(TransportType::Udp, peer.ip()) {
-            trace!("mingle ice: relay send to {peer}: no permission yet, dropped");
+            trace!("mingle ice: relay send to {peer}: no permission yet, held");
+            relay.held.retain(|(p, _)| *p != peer);
+            if relay.held.len() < HELD_MAX {
+                relay.held.push((peer, data.to_vec()));
+            }
             if relay.asked.insert(peer)
                 && relay
                     .client
@@ -459,7 +471,22 @@ impl IceGatherer {
                         warn!("mingle ice: TURN allocation on {} failed", relay.server);
                         relay.failed = true;
                     }
+                    TurnEvent::PermissionCreated(_, ip) => {
+                        let (ready, waiting) =
+                            relay.held.drain(..).partition(|(p, _)| p.ip() == ip);
+                        relay.held = waiting;
+                        for (peer, data) in ready {
+                            if let Ok(Some(t)) =
+                                relay.client.send_to(TransportType::Udp, peer, &data, t_now)
+                            {
+                                let t = t.build();
+                                self.counts.sent += data.len() as u64;
+                                self.out.push((t.to, t.data));
+                            }
+                        }
+                    }
                     TurnEvent::PermissionCreateFailed(_, ip) => {
+                        relay.held.retain(|(p, _)| p.ip() != ip);
                         debug!("mingle ice: {} refused a permission for {ip}", relay.server);
                         relay.asked.retain(|a| a.ip() != ip);
                         relay.refused.insert(ip, now + REFUSED_BACKOFF);
@@ -467,6 +494,7 @@ impl IceGatherer {
                     TurnEvent::ChannelCreateFailed(_, peer) => {
                         debug!("mingle ice: {} refused a channel to {peer}", relay.server);
                         relay.asked.retain(|a| a.ip() != peer.ip());
+                        relay.held.retain(|(p, _)| p.ip() != peer.ip());
                         relay.refused.insert(peer.ip(), now + REFUSED_BACKOFF);
                     }
                     other => debug!("mingle ice: TURN {other:?}"),
