@@ -103,6 +103,22 @@ pub struct ServerArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464 [default: off].
     #[arg(long, env = "MINGLE_METRICS_ADDR", value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// STUN/TURN URLs for clients, comma-separated, e.g.
+    /// `stun:turn.example.com:3478,turn:turn.example.com:3478?transport=udp` [default: none].
+    #[arg(
+        long,
+        env = "MINGLE_ICE_SERVERS",
+        value_name = "URLS",
+        value_delimiter = ','
+    )]
+    pub ice_servers: Option<Vec<String>>,
+    /// File holding the TURN shared secret (coturn's --static-auth-secret); alternatively set
+    /// MINGLE_TURN_SECRET. Needed for TURN URLs. Never logged.
+    #[arg(long, env = "MINGLE_TURN_SECRET_FILE", value_name = "FILE")]
+    pub turn_secret_file: Option<PathBuf>,
+    /// Lifetime of each client's TURN credentials, seconds [default: 3600].
+    #[arg(long, env = "MINGLE_TURN_CREDENTIAL_TTL_SECS")]
+    pub turn_credential_ttl_secs: Option<u64>,
     /// What to send when peer sets change [default: changes].
     #[arg(long, env = "MINGLE_NOTIFY", value_enum)]
     pub notify: Option<NotifyMode>,
@@ -153,6 +169,34 @@ pub fn load_key(key_file: Option<&std::path::Path>) -> Result<Option<[u8; 32]>, 
         .map_err(|e| ConfigError::Invalid {
             field: "private key",
             reason: format!("{origin}: {e}"),
+        })
+}
+
+/// The TURN secret given by `--turn-secret-file` or `MINGLE_TURN_SECRET`, if any.
+///
+/// # Errors
+/// [`ConfigError`] naming the file (never the secret) when it cannot be read or is empty.
+pub fn load_turn_secret(
+    file: Option<&std::path::Path>,
+) -> Result<Option<crate::server::TurnSecret>, ConfigError> {
+    let (text, origin) = match file {
+        Some(path) => (
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?,
+            path.display().to_string(),
+        ),
+        None => match std::env::var("MINGLE_TURN_SECRET") {
+            Ok(text) => (text, "MINGLE_TURN_SECRET".to_owned()),
+            Err(_) => return Ok(None),
+        },
+    };
+    crate::server::TurnSecret::new(&text)
+        .map(Some)
+        .ok_or_else(|| ConfigError::Invalid {
+            field: "turn secret",
+            reason: format!("{origin} is empty"),
         })
 }
 
@@ -229,8 +273,12 @@ impl ServerArgs {
             refresh_burst,
             max_peers,
             replace_margin,
-            notify
+            notify,
+            turn_credential_ttl_secs
         );
+        if let Some(urls) = &self.ice_servers {
+            config.ice_servers = urls.iter().filter(|u| !u.is_empty()).cloned().collect();
+        }
         if self.public_addr.is_some() {
             config.public_addr = self.public_addr;
         }
@@ -282,6 +330,30 @@ mod tests {
             ServerArgs::try_parse_from(["mingle-server", "--bind", "0.0.0.0:5000", "--insecure"])
                 .unwrap();
         assert_eq!(args.check_security(&config, None), Ok(()));
+    }
+
+    #[test]
+    fn ice_servers_and_ttl_from_flags() {
+        let args = ServerArgs::try_parse_from([
+            "mingle-server",
+            "--ice-servers",
+            "stun:203.0.113.1:3478,turn:203.0.113.1:3478?transport=udp",
+            "--turn-credential-ttl-secs",
+            "600",
+        ])
+        .unwrap();
+        let config = args.load().unwrap();
+        assert_eq!(config.ice_servers.len(), 2);
+        assert_eq!(config.turn_credential_ttl_secs, 600);
+        let bad =
+            ServerArgs::try_parse_from(["mingle-server", "--ice-servers", "http://x"]).unwrap();
+        assert!(matches!(
+            bad.load(),
+            Err(ConfigError::Invalid {
+                field: "ice_servers",
+                ..
+            })
+        ));
     }
 
     #[test]

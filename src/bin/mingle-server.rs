@@ -10,7 +10,7 @@ use bevy::log::{LogPlugin, info};
 use bevy::prelude::*;
 use clap::Parser;
 use mingle::auth::{generate_key, generate_token};
-use mingle::cli::{ServerArgs, ServerCommand, load_key};
+use mingle::cli::{ServerArgs, ServerCommand, load_key, load_turn_secret};
 use mingle::server::{MingleServerPlugin, ServerAddress, bind_socket, install_prometheus};
 
 /// Set by SIGTERM / SIGINT.
@@ -64,6 +64,21 @@ fn main() -> ExitCode {
     if let Err(err) = args.check_security(&config, key.as_ref()) {
         return fail(2, err);
     }
+    let turn_secret = match load_turn_secret(args.turn_secret_file.as_deref()) {
+        Ok(secret) => secret,
+        Err(err) => return fail(2, err),
+    };
+    if turn_secret.is_none()
+        && config
+            .ice_servers
+            .iter()
+            .any(|u| mingle::server::is_turn_url(u))
+    {
+        return fail(
+            2,
+            "`ice_servers` has TURN URLs but no TURN secret: give --turn-secret-file FILE or MINGLE_TURN_SECRET",
+        );
+    }
     if let Some(addr) = config.metrics_addr
         && let Err(err) = install_prometheus(addr)
     {
@@ -82,6 +97,9 @@ fn main() -> ExitCode {
     let mut plugin = MingleServerPlugin::with_socket(config.clone(), socket);
     if let Some(key) = key {
         plugin = plugin.with_private_key(key);
+    }
+    if let Some(secret) = turn_secret {
+        plugin = plugin.with_turn_secret(secret);
     }
     let mut app = App::new();
     #[cfg(feature = "debug-window")]

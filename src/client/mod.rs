@@ -27,6 +27,8 @@
 
 mod api;
 mod config;
+#[cfg(feature = "webrtc")]
+pub mod ice;
 mod link;
 mod messages;
 mod position;
@@ -49,9 +51,12 @@ pub use api::{ClientError, MingleClient};
 pub use config::MingleClientConfig;
 pub use link::{IDLE_WRITE_SECS, NETCODE_TIMERS, ServerLink};
 pub use messages::{MessageRejected, PeerEntered, PeerLeft, SignalReceived};
-pub use state::{MingleClientStats, MingleLocal, MingleSession, NearbyPeers};
+pub use state::{MingleClientStats, MingleIceServers, MingleLocal, MingleSession, NearbyPeers};
 #[cfg(feature = "webrtc")]
-pub use webrtc::{LinkClosed, LinkData, LinkOpened, MingleWebRtcPlugin, WebRtcConfig, WebRtcLinks};
+pub use webrtc::{
+    LinkClosed, LinkData, LinkFailed, LinkOpened, MingleWebRtcPlugin, SelectedPair, WebRtcConfig,
+    WebRtcLinks,
+};
 
 use crate::protocol::connection_config;
 
@@ -95,6 +100,7 @@ impl Plugin for MingleClientPlugin {
             .insert_resource(transport)
             .insert_resource(self.config.clone())
             .init_resource::<NearbyPeers>()
+            .init_resource::<MingleIceServers>()
             .init_resource::<MingleClientStats>()
             .init_resource::<transport::FlushNow>()
             .add_message::<PeerEntered>()

@@ -5,7 +5,7 @@ use bevy::prelude::{Commands, MessageWriter, ResMut};
 use bevy_renet::RenetClient;
 
 use super::messages::{MessageRejected, PeerEntered, PeerLeft, SignalReceived};
-use super::state::{MingleClientStats, MingleSession, NearbyPeers};
+use super::state::{MingleClientStats, MingleIceServers, MingleSession, NearbyPeers};
 use crate::protocol::{Channel, ServerToClient, decode_server};
 
 /// Drains the control and signal channels.
@@ -13,6 +13,7 @@ pub(crate) fn receive(
     mut commands: Commands,
     mut client: ResMut<RenetClient>,
     mut nearby: ResMut<NearbyPeers>,
+    mut ice: ResMut<MingleIceServers>,
     mut stats: ResMut<MingleClientStats>,
     mut entered: MessageWriter<PeerEntered>,
     mut left: MessageWriter<PeerLeft>,
@@ -77,6 +78,14 @@ pub(crate) fn receive(
                 ServerToClient::Signal { from, payload } => {
                     stats.signals += 1;
                     signals.write(SignalReceived { from, payload });
+                }
+                ServerToClient::IceServers {
+                    servers,
+                    expires_unix,
+                } => {
+                    ice.servers = servers;
+                    ice.expires_unix = expires_unix;
+                    ice.generation += 1;
                 }
                 ServerToClient::Rejected { reason } => {
                     stats.rejections += 1;

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use bevy::prelude::{Component, Resource};
 
-use crate::protocol::{PeerId, SpaceId};
+use crate::protocol::{IceServer, PeerId, SpaceId};
 
 /// Marks the entity whose `Transform` is this player's position; its `space` is sent along.
 /// Exactly one entity should carry it.
@@ -25,6 +25,18 @@ pub struct MingleSession {
     pub leave_range: f32,
     /// The server's proximity ticks per second.
     pub tick_hz: f32,
+}
+
+/// The STUN/TURN servers the server gave this client, with TURN credentials of its own
+/// (the latest `IceServers` message). Empty until one arrives, and when the server has none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Resource)]
+pub struct MingleIceServers {
+    /// The servers, STUN ones without credentials.
+    pub servers: Vec<IceServer>,
+    /// Unix time after which the TURN credentials are refused; 0 without TURN.
+    pub expires_unix: u64,
+    /// How many `IceServers` messages arrived (0: none yet); changes with every renewal.
+    pub generation: u64,
 }
 
 /// The peers the server has introduced to this client, built only from what it received.

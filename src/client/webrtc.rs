@@ -9,23 +9,26 @@
 //! every outcome is reported to the server (`ConnectionReport`), and a failure asks for a
 //! `RequestPeerRefresh`, as the original client did.
 //!
-//! All links share one UDP socket; str0m tells which link a datagram belongs to.
+//! All links share one UDP socket; str0m tells which link a datagram belongs to. Candidates
+//! (host, server-reflexive, relayed) come from [`super::ice`], which also wraps relayed
+//! traffic; candidates found after an offer or answer trickle to the peer as `C` signals.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use bevy::app::{App, Plugin, Update};
-use bevy::log::{debug, warn};
+use bevy::log::{debug, trace, warn};
 use bevy::prelude::{
     IntoScheduleConfigs, Message, MessageReader, MessageWriter, Res, ResMut, Resource,
 };
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
 use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use str0m::{Candidate, CandidateKind, Event, IceConnectionState, Input, Output, Rtc};
 
-use super::{MingleClient, MingleSession, PeerEntered, PeerLeft, SignalReceived};
+use super::ice::{IceGatherer, Incoming, RelayCounts, kind_name, sdp_candidates};
+use super::{MingleClient, MingleIceServers, MingleSession, PeerEntered, PeerLeft, SignalReceived};
 use crate::protocol::{ConnectionOutcome, PeerId};
 
 /// How links are made.
@@ -42,6 +45,12 @@ pub struct WebRtcConfig {
     /// The address advertised as host candidate when `bind` is unspecified (0.0.0.0).
     /// Default: 127.0.0.1. Behind NAT a game also needs STUN/TURN (see the README).
     pub host_ip: IpAddr,
+    /// With `bind` unspecified, also advertise every up IPv4 interface as a host candidate.
+    /// Default: true.
+    pub interfaces: bool,
+    /// Offer only relayed (TURN) candidates, like WebRTC's `iceTransportPolicy: "relay"`: the
+    /// peer never learns this client's addresses. Default: false.
+    pub relay_only: bool,
 }
 
 impl Default for WebRtcConfig {
@@ -52,6 +61,8 @@ impl Default for WebRtcConfig {
             attempt_timeout: Duration::from_secs(10),
             bind: SocketAddr::from(([0, 0, 0, 0], 0)),
             host_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            interfaces: true,
+            relay_only: false,
         }
     }
 }
@@ -63,6 +74,32 @@ pub struct LinkOpened(pub PeerId);
 /// The link to `0` closed (the peer left, or the link failed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
 pub struct LinkClosed(pub PeerId);
+
+/// The attempt to link to `peer` ended without a link (also reported to the server); no
+/// retry follows unless the peer is introduced again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
+pub struct LinkFailed {
+    /// The peer.
+    pub peer: PeerId,
+    /// `Failed` or `TimedOut`.
+    pub outcome: ConnectionOutcome,
+}
+
+/// The candidate pair a link's data travels on, with the ICE type names (`host`, `srflx`,
+/// `prflx`, `relay`). From this side the local type only tells `relay` from the rest
+/// (`host` here covers a server-reflexive base); the peer's `remote` names it exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SelectedPair {
+    /// Our address the data leaves from (a relayed address for `relay`).
+    pub local: SocketAddr,
+    /// `relay` or `host`.
+    pub local_kind: &'static str,
+    /// The peer's address we send to.
+    pub remote: SocketAddr,
+    /// The type of the peer's candidate at that address, as the peer advertised it
+    /// (`prflx` if it never did).
+    pub remote_kind: &'static str,
+}
 
 /// Bytes from a peer's data channel.
 #[derive(Debug, Clone, PartialEq, Eq, Message)]
@@ -80,6 +117,10 @@ struct Link {
     pending: Option<SdpPendingOffer>,
     channel: Option<ChannelId>,
     open: bool,
+    remote_candidates: Vec<Candidate>,
+    path: Option<(SocketAddr, SocketAddr)>,
+    /// Addresses the peer's ICE checks came from (a few).
+    heard: Vec<SocketAddr>,
 }
 
 /// Every link, the shared socket, and the queue of attempts to start.
@@ -91,6 +132,9 @@ pub struct WebRtcLinks {
     waiting: VecDeque<PeerId>,
     last_start: Option<Instant>,
     buf: Vec<u8>,
+    ice: IceGatherer,
+    ice_generation: u64,
+    relay_only: bool,
 }
 
 impl WebRtcLinks {
@@ -122,15 +166,64 @@ impl WebRtcLinks {
         self.host
     }
 
+    /// Every local ICE candidate gathered so far.
+    pub fn local_candidates(&self) -> &[Candidate] {
+        self.ice.candidates()
+    }
+
+    /// Payload bytes that went through TURN relays.
+    pub fn relay_counts(&self) -> RelayCounts {
+        self.ice.relay_counts()
+    }
+
+    /// The candidate pair the open link to `peer` carries its data on.
+    pub fn selected_pair(&self, peer: PeerId) -> Option<SelectedPair> {
+        let link = self.links.get(&peer)?;
+        let (local, remote) = link.path?;
+        let remote_kind = link
+            .remote_candidates
+            .iter()
+            .find(|c| c.addr() == remote)
+            .map_or("prflx", |c| kind_name(c.kind()));
+        let local_kind = if self.ice.is_relayed(local) {
+            "relay"
+        } else {
+            "host"
+        };
+        Some(SelectedPair {
+            local,
+            local_kind,
+            remote,
+            remote_kind,
+        })
+    }
+
     fn new_rtc(&self) -> Rtc {
         let mut rtc = Rtc::new(Instant::now());
-        match Candidate::host(self.host, "udp") {
-            Ok(c) => {
-                rtc.add_local_candidate(c);
+        for c in self.ice.candidates() {
+            if !self.relay_only || c.kind() == CandidateKind::Relayed {
+                rtc.add_local_candidate(c.clone());
             }
-            Err(e) => warn!("mingle webrtc: bad host candidate {}: {e}", self.host),
         }
         rtc
+    }
+
+    fn new_link(
+        &self,
+        rtc: Rtc,
+        pending: Option<SdpPendingOffer>,
+        channel: Option<ChannelId>,
+    ) -> Link {
+        Link {
+            rtc,
+            started: Instant::now(),
+            pending,
+            channel,
+            open: false,
+            remote_candidates: Vec::new(),
+            path: None,
+            heard: Vec::new(),
+        }
     }
 }
 
@@ -156,6 +249,7 @@ impl Plugin for MingleWebRtcPlugin {
             .set_nonblocking(true)
             .expect("a bound UDP socket can be made non-blocking");
         let mut host = socket.local_addr().expect("a bound socket has an address");
+        let ice = IceGatherer::new(host, self.config.host_ip, self.config.interfaces);
         if host.ip().is_unspecified() {
             host.set_ip(self.config.host_ip);
         }
@@ -167,19 +261,57 @@ impl Plugin for MingleWebRtcPlugin {
                 waiting: VecDeque::new(),
                 last_start: None,
                 buf: vec![0; 2000],
+                ice,
+                ice_generation: 0,
+                relay_only: self.config.relay_only,
             })
             .add_message::<LinkOpened>()
             .add_message::<LinkClosed>()
             .add_message::<LinkData>()
+            .add_message::<LinkFailed>()
             .add_systems(
                 Update,
-                (follow_peers, answer_signals, start_attempts, drive_links).chain(),
+                (
+                    apply_ice_servers,
+                    follow_peers,
+                    answer_signals,
+                    start_attempts,
+                    drive_links,
+                    trickle_candidates,
+                )
+                    .chain(),
             );
     }
 }
 
 const OFFER: u8 = b'O';
 const ANSWER: u8 = b'A';
+const CANDIDATE: u8 = b'C';
+
+/// Starts gathering with the servers mingle gave (again when they are renewed).
+fn apply_ice_servers(mut links: ResMut<WebRtcLinks>, servers: Option<Res<MingleIceServers>>) {
+    let Some(servers) = servers else { return };
+    if servers.generation != links.ice_generation {
+        links.ice_generation = servers.generation;
+        links.ice.configure(&servers.servers, Instant::now());
+    }
+}
+
+/// Adds newly gathered candidates to every link and trickles them to its peer.
+fn trickle_candidates(mut links: ResMut<WebRtcLinks>, mut mingle: MingleClient) {
+    let links = &mut *links;
+    for c in links.ice.take_fresh() {
+        if links.relay_only && c.kind() != CandidateKind::Relayed {
+            continue;
+        }
+        let mut payload = vec![CANDIDATE];
+        payload.extend_from_slice(c.to_sdp_string().as_bytes());
+        for (peer, link) in links.links.iter_mut() {
+            link.rtc.add_local_candidate(c.clone());
+            let _ = mingle.send_signal(*peer, payload.clone());
+        }
+    }
+}
 
 /// Queues an offer to each newcomer we should call; closes links to peers that left.
 fn follow_peers(
@@ -231,16 +363,9 @@ fn answer_signals(
                         let mut payload = vec![ANSWER];
                         payload.extend_from_slice(answer.to_sdp_string().as_bytes());
                         let _ = mingle.send_signal(signal.from, payload);
-                        links.links.insert(
-                            signal.from,
-                            Link {
-                                rtc,
-                                started: Instant::now(),
-                                pending: None,
-                                channel: None,
-                                open: false,
-                            },
-                        );
+                        let mut link = links.new_link(rtc, None, None);
+                        link.remote_candidates = sdp_candidates(&sdp);
+                        links.links.insert(signal.from, link);
                     }
                     Err(e) => {
                         warn!("mingle webrtc: cannot answer {}: {e}", signal.from);
@@ -255,10 +380,20 @@ fn answer_signals(
                 let Some(link) = links.links.get_mut(&signal.from) else {
                     continue;
                 };
+                link.remote_candidates.extend(sdp_candidates(&sdp));
                 if let Some(pending) = link.pending.take()
                     && let Err(e) = link.rtc.sdp_api().accept_answer(pending, answer)
                 {
                     warn!("mingle webrtc: bad answer from {}: {e}", signal.from);
+                }
+            }
+            CANDIDATE => {
+                let Some(link) = links.links.get_mut(&signal.from) else {
+                    continue;
+                };
+                if let Ok(c) = Candidate::from_sdp_string(&sdp) {
+                    link.remote_candidates.push(c.clone());
+                    link.rtc.add_remote_candidate(c);
                 }
             }
             _ => debug!("mingle webrtc: unknown signal from {}", signal.from),
@@ -296,16 +431,8 @@ fn start_attempts(
         return;
     }
     links.last_start = Some(Instant::now());
-    links.links.insert(
-        peer,
-        Link {
-            rtc,
-            started: Instant::now(),
-            pending: Some(pending),
-            channel: Some(channel),
-            open: false,
-        },
-    );
+    let link = links.new_link(rtc, Some(pending), Some(channel));
+    links.links.insert(peer, link);
 }
 
 /// Feeds datagrams and time to every link, writes what they transmit, and turns their events
@@ -317,12 +444,32 @@ fn drive_links(
     mut opened: MessageWriter<LinkOpened>,
     mut closed: MessageWriter<LinkClosed>,
     mut data: MessageWriter<LinkData>,
+    mut failed: MessageWriter<LinkFailed>,
 ) {
     let links = &mut *links;
-    let local = links.host;
     // Until WouldBlock: the socket is drained.
     while let Ok((n, source)) = links.socket.recv_from(&mut links.buf) {
-        let Ok(contents) = links.buf[..n].try_into() else {
+        let (source, destination, bytes) =
+            match links
+                .ice
+                .handle_datagram(source, &links.buf[..n], Instant::now())
+            {
+                Incoming::Consumed => continue,
+                Incoming::Direct { destination } => (source, destination, links.buf[..n].to_vec()),
+                Incoming::Relayed {
+                    peer,
+                    relayed,
+                    data,
+                } => (peer, relayed, data),
+            };
+        if bytes.first().is_some_and(|b| (20..=63).contains(b)) {
+            trace!(
+                "mingle webrtc: dtls in {source} -> {destination}, {} bytes",
+                bytes.len()
+            );
+        }
+        let Ok(contents) = bytes.as_slice().try_into() else {
+            debug!("mingle webrtc: unreadable datagram from {source}");
             continue;
         };
         let input = Input::Receive(
@@ -330,12 +477,29 @@ fn drive_links(
             Receive {
                 proto: Protocol::Udp,
                 source,
-                destination: local,
+                destination,
                 contents,
             },
         );
-        if let Some(link) = links.links.values_mut().find(|l| l.rtc.accepts(&input)) {
-            let _ = link.rtc.handle_input(input);
+        // str0m takes DTLS only from a pair that already succeeded on its side. The peer's
+        // pair can succeed first (through a NAT that only now opened), and its first DTLS
+        // flight would be lost, costing a 1 s retransmission: give it to the link whose
+        // peer's ICE checks came from that address.
+        let stun = bytes.first().is_some_and(|b| *b < 4);
+        let link = match links.links.values().position(|l| l.rtc.accepts(&input)) {
+            Some(i) => links.links.values_mut().nth(i),
+            None if !stun => links.links.values_mut().find(|l| l.heard.contains(&source)),
+            None => None,
+        };
+        if let Some(link) = link {
+            if stun && !link.heard.contains(&source) && link.heard.len() < 16 {
+                link.heard.push(source);
+            }
+            if let Err(e) = link.rtc.handle_input(input) {
+                debug!("mingle webrtc: input from {source} refused: {e}");
+            }
+        } else {
+            debug!("mingle webrtc: no link accepts a datagram from {source}");
         }
     }
     let now = Instant::now();
@@ -348,7 +512,23 @@ fn drive_links(
         loop {
             match link.rtc.poll_output() {
                 Ok(Output::Transmit(t)) => {
-                    let _ = links.socket.send_to(&t.contents, t.destination);
+                    // DTLS (first byte 20..=63) travels only on the nominated pair.
+                    if t.contents.first().is_some_and(|b| (20..=63).contains(b)) {
+                        link.path = Some((t.source, t.destination));
+                        trace!(
+                            "mingle webrtc: dtls out {} -> {}, {} bytes",
+                            t.source,
+                            t.destination,
+                            t.contents.len()
+                        );
+                    }
+                    if links.ice.is_relayed(t.source) {
+                        links
+                            .ice
+                            .send_relayed(t.source, t.destination, &t.contents, now);
+                    } else {
+                        let _ = links.socket.send_to(&t.contents, t.destination);
+                    }
                 }
                 Ok(Output::Timeout(_)) => break,
                 Ok(Output::Event(Event::ChannelOpen(id, _))) => {
@@ -384,6 +564,10 @@ fn drive_links(
             ended.push((peer, Some(ConnectionOutcome::TimedOut)));
         }
     }
+    links.ice.poll(now);
+    for (to, bytes) in links.ice.drain_transmits() {
+        let _ = links.socket.send_to(&bytes, to);
+    }
     for (peer, outcome) in ended {
         let Some(mut link) = links.links.remove(&peer) else {
             continue;
@@ -393,6 +577,7 @@ fn drive_links(
             closed.write(LinkClosed(peer));
         }
         if let Some(outcome) = outcome {
+            failed.write(LinkFailed { peer, outcome });
             let _ = mingle.report_connection(peer, outcome);
             // As the original client did: after a failure, re-sync the peer set.
             let _ = mingle.request_refresh();

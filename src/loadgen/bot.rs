@@ -103,6 +103,7 @@ impl Bot {
                     ServerToClient::PeerSnapshot { .. } => "PeerSnapshot",
                     ServerToClient::Signal { .. } => "Signal",
                     ServerToClient::Rejected { .. } => "Rejected",
+                    ServerToClient::IceServers { .. } => "IceServers",
                 };
                 counters.count(kind, bytes.len());
                 match msg {
@@ -127,7 +128,9 @@ impl Bot {
                         counters.left += self.peers.difference(&fresh).count() as u64;
                         self.peers = fresh;
                     }
-                    ServerToClient::Signal { .. } | ServerToClient::Rejected { .. } => {}
+                    ServerToClient::Signal { .. }
+                    | ServerToClient::Rejected { .. }
+                    | ServerToClient::IceServers { .. } => {}
                 }
             }
         }

@@ -5,8 +5,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    ClientToServer, MAX_COORDINATE, MAX_MESSAGE_BYTES, MAX_PEERS_PER_MESSAGE,
-    MAX_SIGNAL_PAYLOAD_BYTES, ServerToClient,
+    ClientToServer, IceServer, MAX_COORDINATE, MAX_ICE_SERVERS, MAX_ICE_TEXT_BYTES, MAX_ICE_URLS,
+    MAX_MESSAGE_BYTES, MAX_PEERS_PER_MESSAGE, MAX_SIGNAL_PAYLOAD_BYTES, ServerToClient,
 };
 
 type WireConfig = Configuration<LittleEndian, Varint, Limit<MAX_MESSAGE_BYTES>>;
@@ -45,6 +45,16 @@ pub enum DecodeError {
         /// The list's length.
         len: usize,
     },
+    /// An ICE server list exceeds [`MAX_ICE_SERVERS`], or one server's URLs [`MAX_ICE_URLS`].
+    TooManyIceEntries {
+        /// The list's length.
+        len: usize,
+    },
+    /// An ICE URL, username or credential exceeds [`MAX_ICE_TEXT_BYTES`].
+    IceTextTooLong {
+        /// Its length.
+        len: usize,
+    },
 }
 
 impl std::fmt::Display for DecodeError {
@@ -71,6 +81,14 @@ impl std::fmt::Display for DecodeError {
             DecodeError::TooManyPeers { len } => write!(
                 f,
                 "peer list of {len} exceeds the limit of {MAX_PEERS_PER_MESSAGE}"
+            ),
+            DecodeError::TooManyIceEntries { len } => write!(
+                f,
+                "ICE list of {len} exceeds the limit of {MAX_ICE_SERVERS} servers / {MAX_ICE_URLS} URLs"
+            ),
+            DecodeError::IceTextTooLong { len } => write!(
+                f,
+                "ICE text of {len} bytes exceeds the limit of {MAX_ICE_TEXT_BYTES} bytes"
             ),
         }
     }
@@ -138,6 +156,29 @@ fn check_peers<T>(peers: &[T]) -> Result<(), DecodeError> {
     }
 }
 
+fn check_ice_servers(servers: &[IceServer]) -> Result<(), DecodeError> {
+    if servers.len() > MAX_ICE_SERVERS {
+        return Err(DecodeError::TooManyIceEntries { len: servers.len() });
+    }
+    for server in servers {
+        if server.urls.len() > MAX_ICE_URLS {
+            return Err(DecodeError::TooManyIceEntries {
+                len: server.urls.len(),
+            });
+        }
+        let texts = server
+            .urls
+            .iter()
+            .chain([&server.username, &server.credential]);
+        for text in texts {
+            if text.len() > MAX_ICE_TEXT_BYTES {
+                return Err(DecodeError::IceTextTooLong { len: text.len() });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Encodes a client message.
 pub fn encode_client(msg: &ClientToServer) -> Vec<u8> {
     encode(msg)
@@ -176,6 +217,7 @@ pub fn decode_server(bytes: &[u8]) -> Result<ServerToClient, DecodeError> {
         }
         ServerToClient::PeerSnapshot { peers } => check_peers(peers)?,
         ServerToClient::Signal { payload, .. } => check_payload(payload)?,
+        ServerToClient::IceServers { servers, .. } => check_ice_servers(servers)?,
         ServerToClient::Welcome { .. } | ServerToClient::Rejected { .. } => {}
     }
     Ok(msg)
@@ -184,7 +226,7 @@ pub fn decode_server(bytes: &[u8]) -> Result<ServerToClient, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{ConnectionOutcome, PeerId, RejectReason, SpaceId};
+    use crate::protocol::{ConnectionOutcome, IceServer, PeerId, RejectReason, SpaceId};
 
     fn client_messages() -> Vec<ClientToServer> {
         vec![
@@ -230,6 +272,21 @@ mod tests {
             ServerToClient::Signal {
                 from: PeerId(4),
                 payload: b"v=0".to_vec(),
+            },
+            ServerToClient::IceServers {
+                servers: vec![
+                    IceServer {
+                        urls: vec!["stun:203.0.113.1:3478".into()],
+                        username: String::new(),
+                        credential: String::new(),
+                    },
+                    IceServer {
+                        urls: vec!["turn:203.0.113.1:3478?transport=udp".into()],
+                        username: "1700000000:9".into(),
+                        credential: "x".repeat(MAX_ICE_TEXT_BYTES),
+                    },
+                ],
+                expires_unix: 1_700_000_000,
             },
             ServerToClient::Rejected {
                 reason: RejectReason::Undecodable,
@@ -390,6 +447,63 @@ mod tests {
                 len: MAX_PEERS_PER_MESSAGE + 1
             })
         );
+    }
+
+    fn ice(servers: usize, urls: usize, text: usize) -> ServerToClient {
+        ServerToClient::IceServers {
+            servers: (0..servers)
+                .map(|_| IceServer {
+                    urls: vec!["u".repeat(text); urls],
+                    username: String::new(),
+                    credential: String::new(),
+                })
+                .collect(),
+            expires_unix: 0,
+        }
+    }
+
+    #[test]
+    fn too_many_ice_servers_is_rejected() {
+        let msg = ice(MAX_ICE_SERVERS + 1, 1, 4);
+        assert_eq!(
+            decode_server(&encode_server(&msg)),
+            Err(DecodeError::TooManyIceEntries {
+                len: MAX_ICE_SERVERS + 1
+            })
+        );
+    }
+
+    #[test]
+    fn too_many_ice_urls_is_rejected() {
+        let msg = ice(1, MAX_ICE_URLS + 1, 4);
+        assert_eq!(
+            decode_server(&encode_server(&msg)),
+            Err(DecodeError::TooManyIceEntries {
+                len: MAX_ICE_URLS + 1
+            })
+        );
+    }
+
+    #[test]
+    fn too_long_ice_text_is_rejected() {
+        let msg = ice(1, 1, MAX_ICE_TEXT_BYTES + 1);
+        assert_eq!(
+            decode_server(&encode_server(&msg)),
+            Err(DecodeError::IceTextTooLong {
+                len: MAX_ICE_TEXT_BYTES + 1
+            })
+        );
+        assert!(decode_server(&encode_server(&ice(1, 1, MAX_ICE_TEXT_BYTES))).is_ok());
+    }
+
+    #[test]
+    fn ice_server_debug_hides_the_credential() {
+        let server = IceServer {
+            urls: vec!["turn:x".into()],
+            username: "1:2".into(),
+            credential: "s3cr3t".into(),
+        };
+        assert!(!format!("{server:?}").contains("s3cr3t"));
     }
 
     #[test]

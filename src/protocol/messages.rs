@@ -60,6 +60,31 @@ pub enum ConnectionOutcome {
     TimedOut,
 }
 
+/// One STUN or TURN server a client may use to gather ICE candidates, as in WebRTC's
+/// `RTCIceServer`. Sent in [`ServerToClient::IceServers`].
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    /// `stun:host:port` or `turn:host:port?transport=udp` URLs (RFC 7064 / RFC 7065), at most
+    /// [`MAX_ICE_URLS`](super::MAX_ICE_URLS), each at most
+    /// [`MAX_ICE_TEXT_BYTES`](super::MAX_ICE_TEXT_BYTES).
+    pub urls: Vec<String>,
+    /// TURN username in the TURN REST scheme: `"<unix expiry>:<peer id>"`; empty for STUN.
+    pub username: String,
+    /// TURN password: `base64(HMAC-SHA1(secret, username))`; empty for STUN.
+    pub credential: String,
+}
+
+impl std::fmt::Debug for IceServer {
+    /// Shows the URLs and username, never the credential.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IceServer")
+            .field("urls", &self.urls)
+            .field("username", &self.username)
+            .field("credential", &"<redacted>")
+            .finish()
+    }
+}
+
 /// Why the server refused a client's message. Sent in [`ServerToClient::Rejected`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RejectReason {
@@ -187,6 +212,15 @@ pub enum ServerToClient {
         from: PeerId,
         /// Opaque bytes as the sender sent them.
         payload: Vec<u8>,
+    },
+    /// The STUN and TURN servers to gather ICE candidates with, TURN ones with credentials of
+    /// your own. Sent right after [`ServerToClient::Welcome`] when the server has any, and again
+    /// before the credentials expire (at half their lifetime); each one replaces the last.
+    IceServers {
+        /// At most [`MAX_ICE_SERVERS`](super::MAX_ICE_SERVERS).
+        servers: Vec<IceServer>,
+        /// Unix time (seconds) after which the TURN credentials are refused; 0 without TURN.
+        expires_unix: u64,
     },
     /// Your message was refused; nothing else happened.
     Rejected {

@@ -22,13 +22,13 @@ mod messages;
 pub use channels::{Channel, RELIABLE_MEMORY_BYTES, connection_config};
 pub use codec::{DecodeError, decode_client, decode_server, encode_client, encode_server};
 pub use messages::{
-    ClientToServer, ConnectionOutcome, Limited, PeerId, Realm, RejectReason, ServerToClient,
-    SpaceId,
+    ClientToServer, ConnectionOutcome, IceServer, Limited, PeerId, Realm, RejectReason,
+    ServerToClient, SpaceId,
 };
 
 /// Identifies this wire format at the netcode handshake: a client built against another
 /// version is refused before it sends a single message. Changes whenever the wire types do.
-pub const PROTOCOL_ID: u64 = 0x6d69_6e67_6c65_0002;
+pub const PROTOCOL_ID: u64 = 0x6d69_6e67_6c65_0003;
 
 /// Largest encoded message, in bytes, that either side decodes. Default: 64 KiB.
 ///
@@ -48,3 +48,12 @@ pub const MAX_COORDINATE: f32 = 10_000_000.0;
 ///
 /// netcode caps a server at 1,024 clients, so a real server never comes close.
 pub const MAX_PEERS_PER_MESSAGE: usize = 4096;
+
+/// Most ICE servers in one [`ServerToClient::IceServers`]: 8.
+pub const MAX_ICE_SERVERS: usize = 8;
+
+/// Most URLs of one [`IceServer`]: 8.
+pub const MAX_ICE_URLS: usize = 8;
+
+/// Longest URL, username or credential of an [`IceServer`], in bytes: 512.
+pub const MAX_ICE_TEXT_BYTES: usize = 512;

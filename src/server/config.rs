@@ -86,6 +86,12 @@ pub struct MingleServerConfig {
     /// Where to serve Prometheus metrics (`GET /metrics`), e.g. `127.0.0.1:9464`.
     /// Default: none (off).
     pub metrics_addr: Option<SocketAddr>,
+    /// STUN and TURN URLs given to every client (`stun:host:port`,
+    /// `turn:host:port?transport=udp`). TURN URLs need the shared secret
+    /// ([`TurnSecret`](super::TurnSecret)), which never lives in this struct. Default: none.
+    pub ice_servers: Vec<String>,
+    /// Lifetime of each client's TURN credentials, renewed at half of it. Default: 3600 s.
+    pub turn_credential_ttl_secs: u64,
 }
 
 impl Default for MingleServerConfig {
@@ -109,6 +115,8 @@ impl Default for MingleServerConfig {
             max_peers: 0,
             replace_margin: 2.0,
             spaces: Vec::new(),
+            ice_servers: Vec::new(),
+            turn_credential_ttl_secs: 3600,
         }
     }
 }
@@ -271,6 +279,39 @@ impl MingleServerConfig {
                 format!(
                     "must be a non-negative distance, got {}",
                     self.replace_margin
+                ),
+            ));
+        }
+        if self.ice_servers.len() > crate::protocol::MAX_ICE_URLS {
+            return Err(invalid(
+                "ice_servers",
+                format!(
+                    "at most {} URLs, got {}",
+                    crate::protocol::MAX_ICE_URLS,
+                    self.ice_servers.len()
+                ),
+            ));
+        }
+        for url in &self.ice_servers {
+            let scheme_ok = ["stun:", "stuns:", "turn:", "turns:"]
+                .iter()
+                .any(|s| url.starts_with(s));
+            if !scheme_ok || url.len() > crate::protocol::MAX_ICE_TEXT_BYTES {
+                return Err(invalid(
+                    "ice_servers",
+                    format!(
+                        "{url:?} must start with stun:, stuns:, turn: or turns: and be at most {} bytes",
+                        crate::protocol::MAX_ICE_TEXT_BYTES
+                    ),
+                ));
+            }
+        }
+        if !(60..=7 * 86_400).contains(&self.turn_credential_ttl_secs) {
+            return Err(invalid(
+                "turn_credential_ttl_secs",
+                format!(
+                    "must be between 60 s and 7 days, got {}",
+                    self.turn_credential_ttl_secs
                 ),
             ));
         }

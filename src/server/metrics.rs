@@ -271,6 +271,11 @@ fn export_counts(
     );
     add("mingle_refresh_requests_total", s.refreshes, l.refreshes);
     add(
+        "mingle_turn_credentials_issued_total",
+        s.turn_credentials_issued,
+        l.turn_credentials_issued,
+    );
+    add(
         "mingle_signals_relayed_total",
         s.signals_relayed,
         l.signals_relayed,

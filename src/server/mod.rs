@@ -21,6 +21,7 @@ mod components;
 mod config;
 #[cfg(feature = "debug-window")]
 mod debug_window;
+mod ice;
 mod intake;
 mod messages;
 mod metrics;
@@ -48,6 +49,7 @@ pub use config::{
 };
 #[cfg(feature = "debug-window")]
 pub use debug_window::{DemoLayout, MingleDebugWindowPlugin, PAIR_COLOR, space_color};
+pub use ice::{IceRenewal, TurnSecret, ice_servers_message, is_turn_url, turn_rest_credential};
 pub use messages::{ConnectionReported, Departure, Introduction};
 pub use metrics::{
     IntroductionLedger, MetricsError, MingleMetricsPlugin, REPORT_TIMEOUT_SECS, install_prometheus,
@@ -86,6 +88,8 @@ pub struct MingleServerPlugin {
     /// With a key, only netcode connect tokens signed with it are accepted (secure mode);
     /// without, any client may connect and choose its own id (unsecure, for loopback).
     pub private_key: Option<[u8; 32]>,
+    /// The TURN shared secret for TURN URLs in `config.ice_servers`.
+    pub turn_secret: Option<TurnSecret>,
     socket: Mutex<Option<UdpSocket>>,
 }
 
@@ -95,6 +99,7 @@ impl MingleServerPlugin {
         MingleServerPlugin {
             config,
             private_key: None,
+            turn_secret: None,
             socket: Mutex::new(None),
         }
     }
@@ -104,8 +109,15 @@ impl MingleServerPlugin {
         MingleServerPlugin {
             config,
             private_key: None,
+            turn_secret: None,
             socket: Mutex::new(Some(socket)),
         }
+    }
+
+    /// Hand out TURN credentials signed with `secret` (coturn's `--static-auth-secret`).
+    pub fn with_turn_secret(mut self, secret: TurnSecret) -> Self {
+        self.turn_secret = Some(secret);
+        self
     }
 
     /// Accept only connect tokens signed with `key` (see [`crate::auth`]).
@@ -124,6 +136,15 @@ impl Plugin for MingleServerPlugin {
         let config = self.config.clone();
         if let Err(err) = config.validate() {
             panic!("MingleServerPlugin: {err}");
+        }
+        if self.turn_secret.is_none() && config.ice_servers.iter().any(|u| is_turn_url(u)) {
+            panic!(
+                "MingleServerPlugin: `ice_servers` has TURN URLs but no TURN secret was given \
+                 (--turn-secret-file, MINGLE_TURN_SECRET, or MingleServerPlugin::with_turn_secret)"
+            );
+        }
+        if let Some(secret) = &self.turn_secret {
+            app.insert_resource(secret.clone());
         }
         let socket = self
             .socket
@@ -196,7 +217,11 @@ impl Plugin for MingleServerPlugin {
                 outbox::send_peer_changes.in_set(MingleServerSystems::Send),
             )
             .add_systems(Startup, transport::warn_if_transport_logs_loud)
-            .add_systems(Update, (stats::log_stats, transport::log_rejections));
+            .add_systems(Update, (stats::log_stats, transport::log_rejections))
+            .add_systems(
+                Update,
+                ice::renew_credentials.run_if(resource_exists::<RenetServer>),
+            );
     }
 }
 

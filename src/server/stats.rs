@@ -82,6 +82,8 @@ pub struct ServerStats {
     pub datagrams_out: u64,
     /// UDP bytes written.
     pub bytes_out: u64,
+    /// TURN credentials issued (first ones and renewals).
+    pub turn_credentials_issued: u64,
 }
 
 /// Logs one line of totals every `stats_interval_secs`.

@@ -13,6 +13,7 @@ use bevy_renet::{RenetServer, RenetServerEvent};
 
 use super::components::{ClientHealth, NearbySet, Peer, PeerDirectory};
 use super::config::MingleServerConfig;
+use super::ice::{self, TurnSecret};
 use super::stats::ServerStats;
 use super::udp::{ReceiveCounts, ServerTransport};
 use super::{Outgoing, ProximityIndex, send};
@@ -134,6 +135,7 @@ pub(crate) fn on_server_event(
     mut index: ResMut<ProximityIndex>,
     mut stats: ResMut<ServerStats>,
     config: Res<MingleServerConfig>,
+    turn_secret: Option<Res<TurnSecret>>,
     time: Res<bevy::prelude::Time<bevy::time::Real>>,
 ) {
     match **event {
@@ -170,6 +172,16 @@ pub(crate) fn on_server_event(
                     tick_hz: config.tick_hz as f32,
                 },
             );
+            if let Some(renewal) = ice::issue(
+                &mut out,
+                &mut stats,
+                &config,
+                turn_secret.as_deref(),
+                id,
+                ice::unix_now(),
+            ) {
+                commands.entity(entity).insert(renewal);
+            }
             info!("{id} connected (realm {})", realm.0);
         }
         ServerEvent::ClientDisconnected { client_id, reason } => {
