@@ -32,6 +32,8 @@ mod position;
 mod receive;
 mod state;
 mod transport;
+#[cfg(feature = "voice")]
+pub mod voice;
 #[cfg(feature = "webrtc")]
 mod webrtc;
 
@@ -49,6 +51,8 @@ pub use api::{ClientError, MingleClient};
 pub use config::MingleClientConfig;
 pub use messages::{MessageRejected, PeerEntered, PeerLeft, SignalReceived};
 pub use state::{MingleClientStats, MingleLocal, MingleSession, NearbyPeers};
+#[cfg(feature = "webrtc")]
+pub use webrtc::{InboundFilter, LinkAudio, OPUS_PT};
 #[cfg(feature = "webrtc")]
 pub use webrtc::{LinkClosed, LinkData, LinkOpened, MingleWebRtcPlugin, WebRtcConfig, WebRtcLinks};
 

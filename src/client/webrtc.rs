@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bevy::app::{App, Plugin, Update};
@@ -22,6 +23,7 @@ use bevy::prelude::{
 };
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
+use str0m::media::{Frequency, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
@@ -73,6 +75,24 @@ pub struct LinkData {
     pub data: Vec<u8>,
 }
 
+/// An Opus frame from a peer's audio track (feature `voice` negotiates the track).
+#[derive(Debug, Clone, PartialEq, Eq, Message)]
+pub struct LinkAudio {
+    /// The sender.
+    pub from: PeerId,
+    /// RTP timestamp, extended to 64 bits (48 kHz clock).
+    pub rtp_time: u64,
+    /// The Opus packet.
+    pub data: Arc<[u8]>,
+}
+
+/// Decides whether an inbound datagram (from, bytes) reaches the links: false drops it.
+/// For tests and lab conditions (simulated loss); see [`WebRtcLinks::set_inbound_filter`].
+pub type InboundFilter = Box<dyn FnMut(SocketAddr, &[u8]) -> bool + Send + Sync>;
+
+/// Opus's payload type on every link's audio track.
+pub const OPUS_PT: u8 = 111;
+
 /// One peer connection.
 struct Link {
     rtc: Rtc,
@@ -80,6 +100,7 @@ struct Link {
     pending: Option<SdpPendingOffer>,
     channel: Option<ChannelId>,
     open: bool,
+    audio: Option<Mid>,
 }
 
 /// Every link, the shared socket, and the queue of attempts to start.
@@ -91,6 +112,7 @@ pub struct WebRtcLinks {
     waiting: VecDeque<PeerId>,
     last_start: Option<Instant>,
     buf: Vec<u8>,
+    inbound_filter: Option<InboundFilter>,
 }
 
 impl WebRtcLinks {
@@ -122,8 +144,36 @@ impl WebRtcLinks {
         self.host
     }
 
+    /// Sends one Opus frame on the audio track to `peer`, stamped `rtp_time` (48 kHz clock).
+    /// Returns whether the link is connected and has an audio track.
+    pub fn send_audio(&mut self, peer: PeerId, rtp_time: u64, data: &[u8]) -> bool {
+        let Some(link) = self.links.get_mut(&peer) else {
+            return false;
+        };
+        let Some(mid) = link.audio.filter(|_| link.open) else {
+            return false;
+        };
+        let Some(writer) = link.rtc.writer(mid) else {
+            return false;
+        };
+        let time = MediaTime::new(rtp_time, Frequency::FORTY_EIGHT_KHZ);
+        writer
+            .write(Pt::from(OPUS_PT), Instant::now(), time, data)
+            .is_ok()
+    }
+
+    /// Installs (or removes, with `None`) a filter every inbound datagram passes before any
+    /// link sees it: tests drop a share of them to simulate a lossy path.
+    pub fn set_inbound_filter(&mut self, filter: Option<InboundFilter>) {
+        self.inbound_filter = filter;
+    }
+
     fn new_rtc(&self) -> Rtc {
-        let mut rtc = Rtc::new(Instant::now());
+        // Audio frames go out as they arrive, reordering is the voice jitter buffer's job
+        // (str0m would otherwise hold frames back behind a lost one).
+        let mut rtc = Rtc::builder()
+            .set_reordering_size_audio(0)
+            .build(Instant::now());
         match Candidate::host(self.host, "udp") {
             Ok(c) => {
                 rtc.add_local_candidate(c);
@@ -167,10 +217,12 @@ impl Plugin for MingleWebRtcPlugin {
                 waiting: VecDeque::new(),
                 last_start: None,
                 buf: vec![0; 2000],
+                inbound_filter: None,
             })
             .add_message::<LinkOpened>()
             .add_message::<LinkClosed>()
             .add_message::<LinkData>()
+            .add_message::<LinkAudio>()
             .add_systems(
                 Update,
                 (follow_peers, answer_signals, start_attempts, drive_links).chain(),
@@ -239,6 +291,7 @@ fn answer_signals(
                                 pending: None,
                                 channel: None,
                                 open: false,
+                                audio: None,
                             },
                         );
                     }
@@ -286,6 +339,17 @@ fn start_attempts(
     let mut rtc = links.new_rtc();
     let mut change = rtc.sdp_api();
     let channel = change.add_channel("mingle".into());
+    // The offerer learns its audio track's mid here; the answerer from `MediaAdded`.
+    #[cfg(feature = "voice")]
+    let audio = Some(change.add_media(
+        str0m::media::MediaKind::Audio,
+        str0m::media::Direction::SendRecv,
+        None,
+        None,
+        None,
+    ));
+    #[cfg(not(feature = "voice"))]
+    let audio = None;
     let Some((offer, pending)) = change.apply() else {
         return;
     };
@@ -304,6 +368,7 @@ fn start_attempts(
             pending: Some(pending),
             channel: Some(channel),
             open: false,
+            audio,
         },
     );
 }
@@ -317,11 +382,17 @@ fn drive_links(
     mut opened: MessageWriter<LinkOpened>,
     mut closed: MessageWriter<LinkClosed>,
     mut data: MessageWriter<LinkData>,
+    mut audio: MessageWriter<LinkAudio>,
 ) {
     let links = &mut *links;
     let local = links.host;
     // Until WouldBlock: the socket is drained.
     while let Ok((n, source)) = links.socket.recv_from(&mut links.buf) {
+        if let Some(filter) = &mut links.inbound_filter
+            && !filter(source, &links.buf[..n])
+        {
+            continue;
+        }
         let Ok(contents) = links.buf[..n].try_into() else {
             continue;
         };
@@ -361,6 +432,14 @@ fn drive_links(
                     data.write(LinkData {
                         from: peer,
                         data: d.data,
+                    });
+                }
+                Ok(Output::Event(Event::MediaAdded(m))) => link.audio = Some(m.mid),
+                Ok(Output::Event(Event::MediaData(m))) => {
+                    audio.write(LinkAudio {
+                        from: peer,
+                        rtp_time: m.time.numer(),
+                        data: m.data,
                     });
                 }
                 Ok(Output::Event(Event::ChannelClose(_))) => {
