@@ -323,7 +323,7 @@ fn voice_survives_ten_percent_packet_loss() {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
-            let keep = rng % 10 != 0;
+            let keep = !rng.is_multiple_of(10);
             if !keep {
                 d.fetch_add(1, Ordering::Relaxed);
             }

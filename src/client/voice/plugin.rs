@@ -298,7 +298,6 @@ fn send_position(
 
 /// Runs every frame that fell due since the last update: microphone → encoder → links, and
 /// jitter buffers → decoders → 3D mix → output.
-#[allow(clippy::too_many_arguments)]
 fn run_frames(
     mut state: ResMut<VoiceState>,
     config: Res<VoiceConfig>,
