@@ -70,6 +70,10 @@ pub mod prelude {
         MessageRejected, MingleClient, MingleClientConfig, MingleClientPlugin, MingleClientSystems,
         MingleLocal, NearbyPeers, PeerEntered, PeerLeft, SignalReceived,
     };
+    #[cfg(feature = "voice")]
+    pub use crate::client::voice::{
+        MingleVoicePlugin, PeerPositions, Speaking, VoiceAudio, VoiceConfig, VoiceControls,
+    };
     pub use crate::protocol::{ConnectionOutcome, PeerId, Realm, SpaceId};
     pub use crate::server::{
         Departure, Introduction, MingleServerConfig, MingleServerPlugin, MingleServerSystems,
