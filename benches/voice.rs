@@ -43,7 +43,12 @@ fn packets() -> Vec<Vec<u8>> {
     let mut enc = VoiceEncoder::new(EncoderConfig::default()).expect("default encoder");
     speech()
         .chunks(FRAME_SAMPLES)
-        .map(|f| enc.encode(f).expect("encodes").expect("speech is sent").to_vec())
+        .map(|f| {
+            enc.encode(f)
+                .expect("encodes")
+                .expect("speech is sent")
+                .to_vec()
+        })
         .collect()
 }
 
@@ -100,7 +105,10 @@ fn mix(c: &mut Criterion) {
             stats.2 += s.concealed;
         }
         // The bench decoded real packets, recovered losses and concealed: it did its work.
-        assert!(stats.0 > 0 && stats.1 > 0, "played {stats:?} (played, fec, concealed)");
+        assert!(
+            stats.0 > 0 && stats.1 > 0,
+            "played {stats:?} (played, fec, concealed)"
+        );
     }
     let speech = speech();
     let mut enc = VoiceEncoder::new(EncoderConfig::default()).expect("default encoder");
@@ -110,7 +118,10 @@ fn mix(c: &mut Criterion) {
         b.iter(|| {
             let f = &speech[(k % 50) * FRAME_SAMPLES..(k % 50 + 1) * FRAME_SAMPLES];
             k += 1;
-            bytes += enc.encode(black_box(f)).expect("encodes").map_or(0, <[u8]>::len);
+            bytes += enc
+                .encode(black_box(f))
+                .expect("encodes")
+                .map_or(0, <[u8]>::len);
         })
     });
     assert!(bytes > 0, "the encoder produced packets");

@@ -66,13 +66,13 @@ pub mod server;
 
 /// What a game needs: the plugins, their configs, system sets and messages.
 pub mod prelude {
-    pub use crate::client::{
-        MessageRejected, MingleClient, MingleClientConfig, MingleClientPlugin, MingleClientSystems,
-        MingleLocal, NearbyPeers, PeerEntered, PeerLeft, SignalReceived,
-    };
     #[cfg(feature = "voice")]
     pub use crate::client::voice::{
         MingleVoicePlugin, PeerPositions, Speaking, VoiceAudio, VoiceConfig, VoiceControls,
+    };
+    pub use crate::client::{
+        MessageRejected, MingleClient, MingleClientConfig, MingleClientPlugin, MingleClientSystems,
+        MingleLocal, NearbyPeers, PeerEntered, PeerLeft, SignalReceived,
     };
     pub use crate::protocol::{ConnectionOutcome, PeerId, Realm, SpaceId};
     pub use crate::server::{

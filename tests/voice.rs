@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use common::Harness;
 use mingle::client::voice::{
-    BufferAudio, FRAME_SAMPLES, MingleVoicePlugin, SAMPLE_RATE, VoiceAudio, VoiceConfig, VoiceStats,
+    BufferAudio, FRAME_SAMPLES, MingleVoicePlugin, SAMPLE_RATE, Speaking, VoiceAudio, VoiceConfig,
+    VoiceControls, VoiceStats,
 };
 use mingle::client::{MingleWebRtcPlugin, OPUS_PT, WebRtcLinks};
 use mingle::protocol::PeerId;
@@ -94,8 +95,33 @@ fn with_voice(audio: BufferAudio) -> impl FnOnce(&mut App) {
         app.add_plugins(TransformPlugin)
             .add_plugins(MingleWebRtcPlugin::default())
             .add_plugins(MingleVoicePlugin::default())
-            .insert_resource(VoiceAudio::new(audio));
+            .insert_resource(VoiceAudio::new(audio))
+            .init_resource::<Spoken>()
+            .add_systems(Update, record_speaking);
     }
+}
+
+/// Who this client was told is speaking.
+#[derive(Debug, Default, Resource)]
+struct Spoken(Vec<PeerId>);
+
+fn record_speaking(mut spoken: ResMut<Spoken>, mut speaking: MessageReader<Speaking>) {
+    for Speaking(peer) in speaking.read() {
+        if !spoken.0.contains(peer) {
+            spoken.0.push(*peer);
+        }
+    }
+}
+
+fn take_spoken(h: &mut Harness, i: usize) -> Vec<PeerId> {
+    std::mem::take(&mut h.client_mut(i).app.world_mut().resource_mut::<Spoken>().0)
+}
+
+fn controls(h: &mut Harness, i: usize) -> Mut<'_, VoiceControls> {
+    h.client_mut(i)
+        .app
+        .world_mut()
+        .resource_mut::<VoiceControls>()
 }
 
 /// Steps everyone in real time until `done` or `limit`.
@@ -244,6 +270,28 @@ fn voice_arrives_clean_in_time_at_the_right_level_and_side() {
     }
     move_a(&mut h, a, Vec3::new(5.0, 0.0, 0.0));
     let right_side = say(&mut h, &va, &signal);
+    assert!(
+        take_spoken(&mut h, a).contains(&PeerId(1)),
+        "A is told A speaks"
+    );
+    assert!(
+        take_spoken(&mut h, b).contains(&PeerId(1)),
+        "B is told A speaks"
+    );
+    // B turns A down to half (-6 dB); then A mutes itself: nothing is sent or said.
+    controls(&mut h, b).set_volume(PeerId(1), 0.5);
+    let half = say(&mut h, &va, &signal);
+    controls(&mut h, b).set_volume(PeerId(1), 1.0);
+    take_spoken(&mut h, a);
+    take_spoken(&mut h, b);
+    controls(&mut h, a).muted = true;
+    let muted = say(&mut h, &va, &signal);
+    controls(&mut h, a).muted = false;
+    assert_eq!(take_spoken(&mut h, a), [], "a muted player is not speaking");
+    assert!(
+        !take_spoken(&mut h, b).contains(&PeerId(1)),
+        "B hears no muted A"
+    );
     // Between range (20) and leave_range (25): the link stays, the voice has faded out.
     move_a(&mut h, a, Vec3::new(-22.0, 0.0, 0.0));
     assert!(is_open(&h, b, PeerId(1)), "still linked inside leave_range");
@@ -293,6 +341,15 @@ fn voice_arrives_clean_in_time_at_the_right_level_and_side() {
     let right = heard(&h, a, b, &vb, right_side, &signal);
     println!("A 5 units to B's right: {right:?}");
     assert!(right.right > 10.0 * right.left, "right side: {right:?}");
+    let half = heard(&h, a, b, &vb, half, &signal);
+    let want = 20.0 * curve.gain(5.0).log10() - 6.02;
+    println!("A at half volume: {half:?}; want {want:.2} dB");
+    assert!(
+        (half.level_db - want).abs() <= 1.5,
+        "per-peer volume: {half:?}"
+    );
+    let muted = heard(&h, a, b, &vb, muted, &signal);
+    assert!(muted.level_db < -60.0, "muted A is silent: {muted:?}");
     let faded = heard(&h, a, b, &vb, faded, &signal);
     println!("A 22 units away (range 20, leave_range 25): {faded:?}");
     assert!(faded.level_db < -60.0, "faded out at 22 units: {faded:?}");
