@@ -140,7 +140,7 @@ impl JitterBuffer {
                 self.stats.late += 1;
                 return;
             }
-            if index >= next + SLOTS {
+            if index >= next.saturating_add(SLOTS) {
                 // Far ahead (the peer restarted its clock): start over.
                 self.clear();
             }
@@ -179,7 +179,9 @@ impl JitterBuffer {
             .fold((f64::MAX, f64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
         let frame_ms = FRAME.as_secs_f64() * 1000.0;
         let spread = ((hi - lo) / frame_ms).ceil() as u32;
-        self.target = (spread + 1).clamp(self.config.min_frames, self.config.max_frames);
+        self.target = spread
+            .saturating_add(1)
+            .clamp(self.config.min_frames, self.config.max_frames);
     }
 
     fn holds(&self, index: u64) -> bool {
@@ -209,28 +211,30 @@ impl JitterBuffer {
         }
         let newest = self.newest.unwrap_or(next);
         // More buffered than the target plus two frames of slack: skip one to catch up.
-        if newest >= next + u64::from(self.target) + 2 && self.holds(next + 1) {
+        if newest >= next.saturating_add(u64::from(self.target) + 2)
+            && self.holds(next.saturating_add(1))
+        {
             self.slots[(next % SLOTS) as usize].index = None;
-            next += 1;
+            next = next.saturating_add(1);
             self.stats.skipped += 1;
         }
         if self.holds(next) {
-            self.next = Some(next + 1);
+            self.next = Some(next.saturating_add(1));
             self.underruns = 0;
             self.stats.played += 1;
             let slot = &mut self.slots[(next % SLOTS) as usize];
             slot.index = None;
             return Playout::Packet(&slot.data);
         }
-        if self.holds(next + 1) {
-            self.next = Some(next + 1);
+        if self.holds(next.saturating_add(1)) {
+            self.next = Some(next.saturating_add(1));
             self.underruns = 0;
             self.stats.fec += 1;
-            return Playout::Fec(&self.slots[((next + 1) % SLOTS) as usize].data);
+            return Playout::Fec(&self.slots[(next.saturating_add(1) % SLOTS) as usize].data);
         }
         // Missing: conceal and move on (a late packet for it will be dropped).
         self.stats.concealed += 1;
-        self.next = Some(next + 1);
+        self.next = Some(next.saturating_add(1));
         if newest > next {
             self.underruns = 0;
         } else {
@@ -372,6 +376,18 @@ mod tests {
         jb.push(50, &[50], ms(1000));
         assert_eq!(kind(jb.pop(ms(1021))), ('S', None));
         assert_eq!(kind(jb.pop(ms(1041))), ('P', Some(50)));
+    }
+
+    #[test]
+    fn hostile_indices_do_not_overflow() {
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        for index in [u64::MAX, u64::MAX - 1, 0, u64::MAX] {
+            jb.push(index, &[1; 10], ms(0));
+            for t in 0..3 {
+                jb.pop(ms(20 * t));
+            }
+        }
+        jb.push(0, &[0; MAX_PACKET + 1], ms(0));
     }
 
     #[test]

@@ -150,8 +150,10 @@ struct VoiceState {
     last_position_sent: Option<Duration>,
 }
 
-/// Adds voice to every WebRTC link (feature `voice`). Needs [`MingleClientPlugin`] and
-/// [`MingleWebRtcPlugin`]; starts once the game inserts [`VoiceAudio`].
+/// Adds voice to every WebRTC link (feature `voice`). Needs [`MingleClientPlugin`],
+/// [`MingleWebRtcPlugin`] and Bevy's `TransformPlugin` (in `DefaultPlugins`: the listener is
+/// the [`MingleLocal`] entity's `GlobalTransform`); starts once the game inserts
+/// [`VoiceAudio`]. Its systems run in `Update`.
 ///
 /// [`MingleClientPlugin`]: crate::client::MingleClientPlugin
 /// [`MingleWebRtcPlugin`]: crate::client::MingleWebRtcPlugin
