@@ -209,11 +209,14 @@ fn receive(
     mut data: MessageReader<LinkData>,
 ) {
     let now = time.elapsed();
-    for LinkOpened(peer) in opened.read() {
+    let open_stream = |state: &mut VoiceState, peer: PeerId| {
+        if state.streams.contains_key(&peer) {
+            return;
+        }
         match VoiceDecoder::new() {
             Ok(decoder) => {
                 state.streams.insert(
-                    *peer,
+                    peer,
                     PeerStream {
                         jitter: JitterBuffer::new(config.jitter),
                         decoder,
@@ -222,6 +225,9 @@ fn receive(
             }
             Err(e) => warn!("mingle voice: no decoder for {peer}: {e}"),
         }
+    };
+    for LinkOpened(peer) in opened.read() {
+        open_stream(&mut state, *peer);
     }
     for LinkAudio {
         from,
@@ -229,6 +235,8 @@ fn receive(
         data,
     } in audio.read()
     {
+        // Audio can beat this side's data channel to the finish: open the stream on it too.
+        open_stream(&mut state, *from);
         if let Some(stream) = state.streams.get_mut(from) {
             stream
                 .jitter
@@ -340,6 +348,9 @@ fn run_frames(
         let has_mic = audio.0.capture(&mut state.mic);
         if has_mic && !controls.muted {
             spoke_local |= rms(&state.mic) > config.speaking_threshold;
+        }
+        // Nobody to hear it: do not spend the encoder.
+        if has_mic && !controls.muted && !open.is_empty() {
             match state.encoder.encode(&state.mic) {
                 Ok(Some(packet)) => {
                     for &peer in &open {
