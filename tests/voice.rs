@@ -3,7 +3,7 @@
 //! (vowel-like harmonics with pauses), B's speakers are recorded. The recording must match
 //! the signal (normalized cross-correlation at the best lag), arrive quickly, follow the
 //! distance curve, sit on the correct side, fall silent when A walks out of range, and
-//! survive 10 % packet loss.
+//! survive 10 % packet loss. Positions come from peers or from the game, as configured.
 
 mod common;
 
@@ -17,7 +17,10 @@ use mingle::client::voice::{
     BufferAudio, FRAME_SAMPLES, MingleVoicePlugin, SAMPLE_RATE, Speaking, VoiceAudio, VoiceConfig,
     VoiceControls, VoiceStats,
 };
-use mingle::client::{MingleWebRtcPlugin, OPUS_PT, WebRtcLinks};
+use mingle::client::voice::{POSITION_TAG, PeerPositions, PositionSource};
+use mingle::client::{
+    LinkData, MingleClientConfig, MingleClientPlugin, MingleWebRtcPlugin, OPUS_PT, WebRtcLinks,
+};
 use mingle::protocol::PeerId;
 use mingle::server::MingleServerConfig;
 
@@ -416,4 +419,45 @@ fn voice_survives_ten_percent_packet_loss() {
         jitter.fec + jitter.concealed >= dropped / 2,
         "losses were repaired: {jitter:?}"
     );
+}
+
+/// A client app with voice whose positions come from `source`; no server is needed.
+fn lone_voice_app(source: PositionSource) -> App {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, TransformPlugin))
+        .add_plugins(MingleClientPlugin::new(MingleClientConfig {
+            // Nobody listens there: this app never gets past connecting, which is enough.
+            server: std::net::SocketAddr::from(([127, 0, 0, 1], 9)),
+            ..MingleClientConfig::default()
+        }))
+        .add_plugins(MingleWebRtcPlugin::default())
+        .add_plugins(MingleVoicePlugin {
+            config: VoiceConfig {
+                positions: source,
+                ..VoiceConfig::default()
+            },
+        });
+    app
+}
+
+#[test]
+fn positions_come_from_peers_or_from_the_game_as_configured() {
+    let mut tagged = POSITION_TAG.to_vec();
+    for v in [1.0f32, 2.0, 3.0] {
+        tagged.extend_from_slice(&v.to_le_bytes());
+    }
+    let from = PeerId(7);
+    for (source, want) in [
+        (PositionSource::Peers, Some(Vec3::new(1.0, 2.0, 3.0))),
+        (PositionSource::Game, None),
+    ] {
+        let mut app = lone_voice_app(source);
+        app.world_mut().write_message(LinkData {
+            from,
+            data: tagged.clone(),
+        });
+        app.update();
+        let positions = app.world().resource::<PeerPositions>();
+        assert_eq!(positions.0.get(&from).copied(), want, "{source:?}");
+    }
 }
