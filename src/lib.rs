@@ -66,6 +66,10 @@ pub mod server;
 
 /// What a game needs: the plugins, their configs, system sets and messages.
 pub mod prelude {
+    #[cfg(feature = "voice")]
+    pub use crate::client::voice::{
+        MingleVoicePlugin, PeerPositions, Speaking, VoiceAudio, VoiceConfig, VoiceControls,
+    };
     pub use crate::client::{
         MessageRejected, MingleClient, MingleClientConfig, MingleClientPlugin, MingleClientSystems,
         MingleLocal, NearbyPeers, PeerEntered, PeerLeft, SignalReceived,

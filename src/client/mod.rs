@@ -35,6 +35,8 @@ mod position;
 mod receive;
 mod state;
 mod transport;
+#[cfg(feature = "voice")]
+pub mod voice;
 #[cfg(feature = "webrtc")]
 mod webrtc;
 
@@ -52,6 +54,8 @@ pub use config::MingleClientConfig;
 pub use link::{IDLE_WRITE_SECS, NETCODE_TIMERS, ServerLink};
 pub use messages::{MessageRejected, PeerEntered, PeerLeft, SignalReceived};
 pub use state::{MingleClientStats, MingleIceServers, MingleLocal, MingleSession, NearbyPeers};
+#[cfg(feature = "webrtc")]
+pub use webrtc::{InboundFilter, LinkAudio, OPUS_PT};
 #[cfg(feature = "webrtc")]
 pub use webrtc::{
     LinkClosed, LinkData, LinkFailed, LinkOpened, MingleWebRtcPlugin, SelectedPair, WebRtcConfig,

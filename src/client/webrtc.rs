@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bevy::app::{App, Plugin, Update};
@@ -24,6 +25,7 @@ use bevy::prelude::{
 };
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
+use str0m::media::{Frequency, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, CandidateKind, Event, IceConnectionState, Input, Output, Rtc};
 
@@ -110,6 +112,24 @@ pub struct LinkData {
     pub data: Vec<u8>,
 }
 
+/// An Opus frame from a peer's audio track (feature `voice` negotiates the track).
+#[derive(Debug, Clone, PartialEq, Eq, Message)]
+pub struct LinkAudio {
+    /// The sender.
+    pub from: PeerId,
+    /// RTP timestamp, extended to 64 bits (48 kHz clock).
+    pub rtp_time: u64,
+    /// The Opus packet.
+    pub data: Arc<[u8]>,
+}
+
+/// Decides whether an inbound datagram (from, bytes) reaches the links: false drops it.
+/// For tests and lab conditions (simulated loss); see [`WebRtcLinks::set_inbound_filter`].
+pub type InboundFilter = Box<dyn FnMut(SocketAddr, &[u8]) -> bool + Send + Sync>;
+
+/// Opus's payload type on every link's audio track.
+pub const OPUS_PT: u8 = 111;
+
 /// One peer connection.
 struct Link {
     rtc: Rtc,
@@ -121,6 +141,7 @@ struct Link {
     path: Option<(SocketAddr, SocketAddr)>,
     /// Addresses the peer's ICE checks came from (a few).
     heard: Vec<SocketAddr>,
+    audio: Option<Mid>,
 }
 
 /// Every link, the shared socket, and the queue of attempts to start.
@@ -135,6 +156,7 @@ pub struct WebRtcLinks {
     ice: IceGatherer,
     ice_generation: u64,
     relay_only: bool,
+    inbound_filter: Option<InboundFilter>,
 }
 
 impl WebRtcLinks {
@@ -198,8 +220,36 @@ impl WebRtcLinks {
         })
     }
 
+    /// Sends one Opus frame on the audio track to `peer`, stamped `rtp_time` (48 kHz clock).
+    /// Returns whether the link is connected and has an audio track.
+    pub fn send_audio(&mut self, peer: PeerId, rtp_time: u64, data: &[u8]) -> bool {
+        let Some(link) = self.links.get_mut(&peer) else {
+            return false;
+        };
+        let Some(mid) = link.audio.filter(|_| link.open) else {
+            return false;
+        };
+        let Some(writer) = link.rtc.writer(mid) else {
+            return false;
+        };
+        let time = MediaTime::new(rtp_time, Frequency::FORTY_EIGHT_KHZ);
+        writer
+            .write(Pt::from(OPUS_PT), Instant::now(), time, data)
+            .is_ok()
+    }
+
+    /// Installs (or removes, with `None`) a filter every inbound datagram passes before any
+    /// link sees it: tests drop a share of them to simulate a lossy path.
+    pub fn set_inbound_filter(&mut self, filter: Option<InboundFilter>) {
+        self.inbound_filter = filter;
+    }
+
     fn new_rtc(&self) -> Rtc {
-        let mut rtc = Rtc::new(Instant::now());
+        // Audio frames go out as they arrive, reordering is the voice jitter buffer's job
+        // (str0m would otherwise hold frames back behind a lost one).
+        let mut rtc = Rtc::builder()
+            .set_reordering_size_audio(0)
+            .build(Instant::now());
         for c in self.ice.candidates() {
             if !self.relay_only || c.kind() == CandidateKind::Relayed {
                 rtc.add_local_candidate(c.clone());
@@ -213,6 +263,7 @@ impl WebRtcLinks {
         rtc: Rtc,
         pending: Option<SdpPendingOffer>,
         channel: Option<ChannelId>,
+        audio: Option<Mid>,
     ) -> Link {
         Link {
             rtc,
@@ -223,6 +274,7 @@ impl WebRtcLinks {
             remote_candidates: Vec::new(),
             path: None,
             heard: Vec::new(),
+            audio,
         }
     }
 }
@@ -264,11 +316,13 @@ impl Plugin for MingleWebRtcPlugin {
                 ice,
                 ice_generation: 0,
                 relay_only: self.config.relay_only,
+                inbound_filter: None,
             })
             .add_message::<LinkOpened>()
             .add_message::<LinkClosed>()
             .add_message::<LinkData>()
             .add_message::<LinkFailed>()
+            .add_message::<LinkAudio>()
             .add_systems(
                 Update,
                 (
@@ -363,7 +417,7 @@ fn answer_signals(
                         let mut payload = vec![ANSWER];
                         payload.extend_from_slice(answer.to_sdp_string().as_bytes());
                         let _ = mingle.send_signal(signal.from, payload);
-                        let mut link = links.new_link(rtc, None, None);
+                        let mut link = links.new_link(rtc, None, None, None);
                         link.remote_candidates = sdp_candidates(&sdp);
                         links.links.insert(signal.from, link);
                     }
@@ -421,6 +475,17 @@ fn start_attempts(
     let mut rtc = links.new_rtc();
     let mut change = rtc.sdp_api();
     let channel = change.add_channel("mingle".into());
+    // The offerer learns its audio track's mid here; the answerer from `MediaAdded`.
+    #[cfg(feature = "voice")]
+    let audio = Some(change.add_media(
+        str0m::media::MediaKind::Audio,
+        str0m::media::Direction::SendRecv,
+        None,
+        None,
+        None,
+    ));
+    #[cfg(not(feature = "voice"))]
+    let audio = None;
     let Some((offer, pending)) = change.apply() else {
         return;
     };
@@ -431,7 +496,7 @@ fn start_attempts(
         return;
     }
     links.last_start = Some(Instant::now());
-    let link = links.new_link(rtc, Some(pending), Some(channel));
+    let link = links.new_link(rtc, Some(pending), Some(channel), audio);
     links.links.insert(peer, link);
 }
 
@@ -445,10 +510,16 @@ fn drive_links(
     mut closed: MessageWriter<LinkClosed>,
     mut data: MessageWriter<LinkData>,
     mut failed: MessageWriter<LinkFailed>,
+    mut audio: MessageWriter<LinkAudio>,
 ) {
     let links = &mut *links;
     // Until WouldBlock: the socket is drained.
     while let Ok((n, source)) = links.socket.recv_from(&mut links.buf) {
+        if let Some(filter) = &mut links.inbound_filter
+            && !filter(source, &links.buf[..n])
+        {
+            continue;
+        }
         let (source, destination, bytes) =
             match links
                 .ice
@@ -541,6 +612,14 @@ fn drive_links(
                     data.write(LinkData {
                         from: peer,
                         data: d.data,
+                    });
+                }
+                Ok(Output::Event(Event::MediaAdded(m))) => link.audio = Some(m.mid),
+                Ok(Output::Event(Event::MediaData(m))) => {
+                    audio.write(LinkAudio {
+                        from: peer,
+                        rtp_time: m.time.numer(),
+                        data: m.data,
                     });
                 }
                 Ok(Output::Event(Event::ChannelClose(_))) => {
