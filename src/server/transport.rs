@@ -4,9 +4,10 @@
 //! these two files.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
 
 use bevy::log::{debug, info, warn};
-use bevy::prelude::{AppExit, Commands, MessageReader, On, Res, ResMut, Resource, Time};
+use bevy::prelude::{AppExit, Commands, Local, MessageReader, On, Res, ResMut, Resource, Time};
 use bevy::time::Real;
 use bevy_renet::renet::ServerEvent;
 use bevy_renet::{RenetServer, RenetServerEvent};
@@ -46,13 +47,20 @@ pub fn bind_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 }
 
 /// Reads the socket and feeds renet (runs in `RenetReceive`, before renet's events are emitted).
+///
+/// netcode's clock is the wall clock, not `Time<Real>`: its timers (client timeouts,
+/// keep-alives) measure silence on the network, which an app that steps its time by hand (a
+/// test's `TimeUpdateStrategy`) must not speed up or slow down.
 pub(crate) fn receive_packets(
     mut transport: ResMut<ServerTransport>,
     mut server: ResMut<RenetServer>,
     mut stats: ResMut<ServerStats>,
-    time: Res<Time<Real>>,
+    mut last: Local<Option<Instant>>,
 ) {
-    transport.receive(time.delta(), &mut server);
+    let now = Instant::now();
+    let dt = last.map_or(Duration::ZERO, |at| now.duration_since(at));
+    *last = Some(now);
+    transport.receive(dt, &mut server);
     stats.receive = transport.totals;
 }
 
