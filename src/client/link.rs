@@ -20,8 +20,11 @@ use renetcode::{ClientAuthentication, DisconnectReason, NETCODE_MAX_PACKET_BYTES
 
 /// Longest time between two writes of a connected client, seconds.
 pub const IDLE_WRITE_SECS: f64 = 1.0;
-/// How often netcode's keep-alive and timeout timers run once connected.
-pub const NETCODE_TIMERS: Duration = Duration::from_secs(1);
+/// How often netcode's keep-alive and timeout timers run once connected (the client's
+/// positions, re-sent every second, keep the server's side alive anyway).
+pub const NETCODE_TIMERS: Duration = Duration::from_secs(2);
+/// renet's packet type of an ack-only packet.
+const ACK_PACKET: u8 = 4;
 
 /// The connection to the mingle server: a netcode client, its UDP socket and its write budget.
 /// Present as a resource while the client plugin holds a connection.
@@ -110,8 +113,8 @@ impl ServerLink {
                     continue;
                 }
                 if let Some(payload) = self.netcode.process_packet(&mut self.buffer[..len]) {
-                    // renet packet types 0..=3 carry messages, which want a timely ack.
-                    if payload.first().is_some_and(|&t| t <= 3) {
+                    // Reliable messages (renet packet types 0 and 2) want a timely ack.
+                    if payload.first().is_some_and(|&t| t == 0 || t == 2) {
                         self.owes_ack = true;
                     }
                     renet.process_packet(payload);
@@ -153,9 +156,15 @@ impl ServerLink {
             return 0;
         }
         self.last_write = now;
-        self.owes_ack = false;
+        let owed = std::mem::take(&mut self.owes_ack);
         let mut written = 0;
         for packet in renet.get_packets_to_send() {
+            // renet writes an ack packet (type 4) whenever it has acks pending, and they stay
+            // pending until the server acks the ack: with nothing reliable to acknowledge, it
+            // is not worth a datagram.
+            if packet.first() == Some(&ACK_PACKET) && !owed {
+                continue;
+            }
             if let Ok((addr, payload)) = self.netcode.generate_payload_packet(&packet)
                 && self.socket.send_to(payload, addr).is_ok()
             {

@@ -53,8 +53,9 @@ pub const SHARD_CLIENTS: usize = 128;
 const SHARD_HEADROOM: usize = 32;
 /// Least time between two ack-only writes to one client, seconds.
 pub const ACK_PACE_SECS: f64 = 0.25;
-/// Time between two netcode updates of one client (keep-alive, timeout check), seconds.
-pub const KEEPALIVE_SECS: f64 = 1.0;
+/// Time between two netcode updates of one client (keep-alive, timeout check), seconds. A
+/// client times out after 15 s without a packet; three keep-alives fit in that.
+pub const KEEPALIVE_SECS: f64 = 3.0;
 
 /// What one receive pass saw.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -441,10 +442,16 @@ impl ServerTransport {
             if packets.is_empty() {
                 continue;
             }
-            client.owes_ack = false;
+            let owed = std::mem::take(&mut client.owes_ack);
             client.last_write = now;
             let shard = &mut self.shards[client.shard];
             for packet in packets {
+                // renet adds an ack packet whenever acks are pending, and they stay pending
+                // until the client acks the ack: unless the client sent reliable data, it is
+                // not worth a datagram.
+                if packet.first() == Some(&ACK_PACKET) && !owed {
+                    continue;
+                }
                 match shard.generate_payload_packet(client_id, &packet) {
                     Ok((addr, payload)) => {
                         sent.0 += 1;
@@ -481,6 +488,8 @@ impl ServerTransport {
 
 /// netcode's packet type of an encrypted payload (the low nibble of the prefix).
 const PAYLOAD_PACKET: u8 = 5;
+/// renet's packet type of an ack-only packet.
+const ACK_PACKET: u8 = 4;
 
 impl Outlet {
     fn handle(
@@ -525,9 +534,14 @@ impl Outlet {
                         return;
                     }
                 }
-                // renet packet types 0..=3 carry messages; an ack-only packet is owed nothing.
-                if payload.first().is_some_and(|&t| t <= 3) {
-                    client.owes_ack = true;
+                // renet packet types 0..=3 carry messages. Only reliable ones (0, 2) are owed an
+                // ack: an unreliable position needs none (renet forgets unacked packets after
+                // 3 s), and an ack-only packet is owed nothing, or both sides would ack each
+                // other's acks forever.
+                if let Some(&kind) = payload.first().filter(|&&t| t <= 3) {
+                    if kind == 0 || kind == 2 {
+                        client.owes_ack = true;
+                    }
                     if client.delivered_in != self.pass {
                         client.delivered_in = self.pass;
                         self.delivered.push(client_id);
