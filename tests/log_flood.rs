@@ -4,12 +4,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::raw::{RawClient, until};
+use common::scrape;
 use mingle::protocol::{PROTOCOL_ID, Realm};
 
 fn free_port(udp: bool) -> u16 {
@@ -25,24 +25,6 @@ fn free_port(udp: bool) -> u16 {
             .unwrap()
             .port(),
     }
-}
-
-fn scrape(addr: SocketAddr) -> String {
-    for _ in 0..50 {
-        if let Ok(mut stream) = TcpStream::connect(addr) {
-            stream
-                .set_read_timeout(Some(Duration::from_secs(5)))
-                .unwrap();
-            stream
-                .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-                .unwrap();
-            let mut body = String::new();
-            stream.read_to_string(&mut body).unwrap();
-            return body;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("the metrics endpoint at {addr} never answered");
 }
 
 /// Sum of every sample of `name` (all label values).

@@ -3,38 +3,16 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::time::Duration;
+use std::net::{SocketAddr, TcpListener};
 
 use bevy::math::Vec3;
-use common::Harness;
+use common::{Harness, scrape};
 use mingle::protocol::{ConnectionOutcome, PeerId};
 use mingle::server::install_prometheus;
 
 fn free_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
-}
-
-/// GET /metrics over a plain TCP connection.
-fn scrape(addr: SocketAddr) -> String {
-    for _ in 0..50 {
-        if let Ok(mut stream) = TcpStream::connect(addr) {
-            stream
-                .set_read_timeout(Some(Duration::from_secs(5)))
-                .unwrap();
-            stream
-                .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-                .unwrap();
-            let mut body = String::new();
-            stream.read_to_string(&mut body).unwrap();
-            assert!(body.starts_with("HTTP/1.1 200"), "a 200 answer: {body:.80}");
-            return body;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("the metrics endpoint at {addr} never answered");
 }
 
 /// The value of one sample line, e.g. `mingle_departures_total{cause="range"}`.

@@ -130,18 +130,6 @@ fn relay_only(app: &mut App) {
     .add_systems(Update, record);
 }
 
-fn step_until(h: &mut Harness, limit: Duration, mut done: impl FnMut(&Harness) -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        h.step();
-        if done(h) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    false
-}
-
 fn links(h: &Harness, i: usize) -> &WebRtcLinks {
     h.client(i).app.world().resource::<WebRtcLinks>()
 }
@@ -176,7 +164,7 @@ fn stun_and_turn_through_a_real_coturn_on_loopback() {
             .map(|c| c.kind().to_string())
             .collect()
     };
-    let gathered = step_until(&mut h, Duration::from_secs(10), |h| {
+    let gathered = h.step_until(Duration::from_secs(10), |h| {
         [a, b].iter().all(|&i| {
             let k = kinds(h, i);
             k.iter().any(|k| k == "srflx") && k.iter().any(|k| k == "relay")
@@ -190,7 +178,7 @@ fn stun_and_turn_through_a_real_coturn_on_loopback() {
     );
 
     h.move_to(b, Vec3::new(5.0, 0.0, 0.0));
-    let open = step_until(&mut h, Duration::from_secs(15), |h| {
+    let open = h.step_until(Duration::from_secs(15), |h| {
         [a, b]
             .iter()
             .all(|&i| !h.client(i).app.world().resource::<Seen>().opened.is_empty())
@@ -206,7 +194,7 @@ fn stun_and_turn_through_a_real_coturn_on_loopback() {
             .send(to, b"through the relay");
         assert!(sent);
     }
-    let delivered = step_until(&mut h, Duration::from_secs(10), |h| {
+    let delivered = h.step_until(Duration::from_secs(10), |h| {
         [a, b]
             .iter()
             .all(|&i| !h.client(i).app.world().resource::<Seen>().data.is_empty())

@@ -9,7 +9,7 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bevy::prelude::*;
 use common::Harness;
@@ -127,21 +127,8 @@ fn controls(h: &mut Harness, i: usize) -> Mut<'_, VoiceControls> {
         .resource_mut::<VoiceControls>()
 }
 
-/// Steps everyone in real time until `done` or `limit`.
-fn step_until(h: &mut Harness, limit: Duration, mut done: impl FnMut(&Harness) -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        h.step();
-        if done(h) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    false
-}
-
 fn step_for(h: &mut Harness, d: Duration) {
-    step_until(h, d, |_| false);
+    h.step_until(d, |_| false);
 }
 
 fn stats(h: &Harness, i: usize) -> VoiceStats {
@@ -168,7 +155,7 @@ fn pair(a_at: Vec3) -> (Harness, usize, usize, Voice, Voice) {
     let (va, vb) = (BufferAudio::new(), BufferAudio::new());
     let a = h.connect_customized(1, a_at, with_voice(va.clone()));
     let b = h.connect_customized(2, Vec3::ZERO, with_voice(vb.clone()));
-    let open = step_until(&mut h, Duration::from_secs(20), |h| {
+    let open = h.step_until(Duration::from_secs(20), |h| {
         is_open(h, a, PeerId(2)) && is_open(h, b, PeerId(1))
     });
     assert!(open, "the link opened on both sides");
@@ -185,7 +172,7 @@ struct Utterance {
 /// A says `signal`; steps until B has had time to play all of it.
 fn say(h: &mut Harness, va: &Voice, signal: &[f32]) -> Utterance {
     let first_frame = va.audio.push_mic(signal);
-    let done = step_until(h, Duration::from_secs(20), |_| va.audio.mic_queued() == 0);
+    let done = h.step_until(Duration::from_secs(20), |_| va.audio.mic_queued() == 0);
     assert!(done, "A's microphone was consumed");
     step_for(h, Duration::from_millis(400));
     Utterance { first_frame }
@@ -302,9 +289,7 @@ fn voice_arrives_clean_in_time_at_the_right_level_and_side() {
 
     // Past leave_range the link closes and B hears nothing, though A keeps talking.
     h.move_to(a, Vec3::new(-40.0, 0.0, 0.0));
-    let closed = step_until(&mut h, Duration::from_secs(10), |h| {
-        !is_open(h, b, PeerId(1))
-    });
+    let closed = h.step_until(Duration::from_secs(10), |h| !is_open(h, b, PeerId(1)));
     assert!(closed, "the link closed past leave_range");
     step_for(&mut h, Duration::from_millis(100));
     va.audio.push_mic(&signal);

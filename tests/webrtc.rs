@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bevy::prelude::*;
 use common::Harness;
@@ -40,26 +40,13 @@ fn links(h: &Harness, i: usize) -> &Links {
     h.client(i).app.world().resource::<Links>()
 }
 
-/// Steps everyone (real time: ICE and DTLS run on it) until `done`, at most `limit`.
-fn step_until(h: &mut Harness, limit: Duration, mut done: impl FnMut(&Harness) -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        h.step();
-        if done(h) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    false
-}
-
 #[test]
 fn introduced_clients_connect_talk_and_hang_up() {
     let mut h = Harness::new();
     let a = h.connect_customized(1, Vec3::ZERO, with_webrtc);
     let b = h.connect_customized(2, Vec3::new(5.0, 0.0, 0.0), with_webrtc);
 
-    let open = step_until(&mut h, Duration::from_secs(20), |h| {
+    let open = h.step_until(Duration::from_secs(20), |h| {
         links(h, a).opened == [PeerId(2)] && links(h, b).opened == [PeerId(1)]
     });
     assert!(open, "the data channel opened on both sides");
@@ -74,7 +61,7 @@ fn introduced_clients_connect_talk_and_hang_up() {
             .send(to, &msg);
         assert!(sent, "the open link takes bytes");
     }
-    let delivered = step_until(&mut h, Duration::from_secs(10), |h| {
+    let delivered = h.step_until(Duration::from_secs(10), |h| {
         !links(h, a).data.is_empty() && !links(h, b).data.is_empty()
     });
     assert!(delivered, "each side received the other's bytes");
@@ -88,7 +75,7 @@ fn introduced_clients_connect_talk_and_hang_up() {
     );
 
     h.move_to(b, Vec3::new(100.0, 0.0, 0.0));
-    let closed = step_until(&mut h, Duration::from_secs(10), |h| {
+    let closed = h.step_until(Duration::from_secs(10), |h| {
         links(h, a).closed == [PeerId(2)] && links(h, b).closed == [PeerId(1)]
     });
     assert!(closed, "the link closed on both sides when B walked away");

@@ -298,3 +298,53 @@ impl Harness {
 pub fn ids(raw: &[u64]) -> Vec<PeerId> {
     raw.iter().copied().map(PeerId).collect()
 }
+
+impl Harness {
+    /// With clients 1 and 2 introduced as the first two, checks the pair is intact and that a
+    /// newcomer (id 3) walking up to them is introduced to both: the server still serves.
+    pub fn assert_still_serving(&mut self) {
+        assert_eq!(
+            self.client(0).nearby(),
+            ids(&[2]),
+            "the existing pair is intact"
+        );
+        let c = self.connect(3, Vec3::new(0.0, 5.0, 0.0));
+        self.steps(3);
+        assert_eq!(self.client(c).nearby(), ids(&[1, 2]), "introductions go on");
+    }
+
+    /// Steps everyone in real time (ICE, DTLS and audio run on it) until `done`, at most
+    /// `limit`; returns whether `done` came true.
+    pub fn step_until(&mut self, limit: Duration, mut done: impl FnMut(&Harness) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            self.step();
+            if done(self) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        false
+    }
+}
+
+/// GET /metrics over a plain TCP connection; panics unless it answers 200 within 5 s.
+pub fn scrape(addr: SocketAddr) -> String {
+    use std::io::{Read, Write};
+    for _ in 0..50 {
+        if let Ok(mut stream) = std::net::TcpStream::connect(addr) {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            stream
+                .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let mut body = String::new();
+            stream.read_to_string(&mut body).unwrap();
+            assert!(body.starts_with("HTTP/1.1 200"), "a 200 answer: {body:.80}");
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the metrics endpoint at {addr} never answered");
+}
