@@ -151,18 +151,8 @@ pub enum ServerCommand {
 /// # Errors
 /// [`ConfigError`] naming the file or the variable when it cannot be read or is not a key.
 pub fn load_key(key_file: Option<&std::path::Path>) -> Result<Option<[u8; 32]>, ConfigError> {
-    let (text, origin) = match key_file {
-        Some(path) => (
-            std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?,
-            path.display().to_string(),
-        ),
-        None => match std::env::var("MINGLE_PRIVATE_KEY") {
-            Ok(text) => (text, "MINGLE_PRIVATE_KEY".to_owned()),
-            Err(_) => return Ok(None),
-        },
+    let Some((text, origin)) = read_secret(key_file, "MINGLE_PRIVATE_KEY")? else {
+        return Ok(None);
     };
     parse_key(&text)
         .map(Some)
@@ -172,6 +162,23 @@ pub fn load_key(key_file: Option<&std::path::Path>) -> Result<Option<[u8; 32]>, 
         })
 }
 
+/// A secret's text and where it came from: the file if given, else the environment variable
+/// `var`; `None` if neither is set.
+fn read_secret(
+    file: Option<&std::path::Path>,
+    var: &str,
+) -> Result<Option<(String, String)>, ConfigError> {
+    match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map(|text| Some((text, path.display().to_string())))
+            .map_err(|e| ConfigError::Read {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            }),
+        None => Ok(std::env::var(var).ok().map(|text| (text, var.to_owned()))),
+    }
+}
+
 /// The TURN secret given by `--turn-secret-file` or `MINGLE_TURN_SECRET`, if any.
 ///
 /// # Errors
@@ -179,18 +186,8 @@ pub fn load_key(key_file: Option<&std::path::Path>) -> Result<Option<[u8; 32]>, 
 pub fn load_turn_secret(
     file: Option<&std::path::Path>,
 ) -> Result<Option<crate::server::TurnSecret>, ConfigError> {
-    let (text, origin) = match file {
-        Some(path) => (
-            std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?,
-            path.display().to_string(),
-        ),
-        None => match std::env::var("MINGLE_TURN_SECRET") {
-            Ok(text) => (text, "MINGLE_TURN_SECRET".to_owned()),
-            Err(_) => return Ok(None),
-        },
+    let Some((text, origin)) = read_secret(file, "MINGLE_TURN_SECRET")? else {
+        return Ok(None);
     };
     crate::server::TurnSecret::new(&text)
         .map(Some)

@@ -8,13 +8,11 @@ mod common;
 use std::net::SocketAddr;
 
 use bevy::prelude::*;
-use bevy::time::TimeUpdateStrategy;
 use common::Harness;
 use mingle::client::MingleIceServers;
 use mingle::protocol::PeerId;
 use mingle::server::{
-    IceRenewal, MingleServerConfig, MingleServerPlugin, ServerStats, TurnSecret,
-    turn_rest_credential,
+    IceRenewal, MingleServerConfig, ServerStats, TurnSecret, turn_rest_credential,
 };
 
 const SECRET: &str = "lab-secret";
@@ -29,17 +27,7 @@ fn harness_with_turn() -> Harness {
         turn_credential_ttl_secs: 600,
         ..MingleServerConfig::default()
     };
-    let mut server = App::new();
-    server
-        .add_plugins(MinimalPlugins)
-        .insert_resource(TimeUpdateStrategy::FixedTimesteps(1))
-        .add_plugins(
-            MingleServerPlugin::new(config).with_turn_secret(TurnSecret::new(SECRET).unwrap()),
-        );
-    Harness {
-        server,
-        clients: Vec::new(),
-    }
+    Harness::with_turn_secret(config, SECRET)
 }
 
 fn ice(h: &Harness, i: usize) -> MingleIceServers {

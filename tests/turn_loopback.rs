@@ -12,11 +12,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
-use bevy::time::TimeUpdateStrategy;
 use common::Harness;
 use mingle::client::{LinkData, LinkOpened, MingleWebRtcPlugin, WebRtcConfig, WebRtcLinks};
 use mingle::protocol::PeerId;
-use mingle::server::{MingleServerConfig, MingleServerPlugin, TurnSecret};
+use mingle::server::MingleServerConfig;
 
 const SECRET: &str = "loopback-secret";
 
@@ -142,17 +141,7 @@ fn stun_and_turn_through_a_real_coturn_on_loopback() {
         ice_servers: vec![format!("turn:127.0.0.1:{}?transport=udp", coturn.port)],
         ..MingleServerConfig::default()
     };
-    let mut server = App::new();
-    server
-        .add_plugins(MinimalPlugins)
-        .insert_resource(TimeUpdateStrategy::FixedTimesteps(1))
-        .add_plugins(
-            MingleServerPlugin::new(config).with_turn_secret(TurnSecret::new(SECRET).unwrap()),
-        );
-    let mut h = Harness {
-        server,
-        clients: Vec::new(),
-    };
+    let mut h = Harness::with_turn_secret(config, SECRET);
     // Far apart first: both gather before they are introduced.
     let a = h.connect_customized(1, Vec3::ZERO, relay_only);
     let b = h.connect_customized(2, Vec3::new(500.0, 0.0, 0.0), relay_only);

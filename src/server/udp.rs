@@ -311,23 +311,21 @@ impl ServerTransport {
         self.outlet.connected.get(&addr).copied()
     }
 
-    /// The shard for a datagram from `addr`: its client's, or for an unknown address the one
-    /// its hash picks, or the next with room.
-    fn shard_for(&self, addr: SocketAddr) -> usize {
-        if let Some(client) = self
-            .outlet
-            .connected
-            .get(&addr)
-            .and_then(|id| self.outlet.clients.get(id))
+    /// The shard for a datagram from `addr`, and its sender if connected: the client's shard,
+    /// or for an unknown address the one its hash picks, or the next with room.
+    fn shard_for(&self, addr: SocketAddr) -> (usize, Option<u64>) {
+        if let Some(&id) = self.outlet.connected.get(&addr)
+            && let Some(client) = self.outlet.clients.get(&id)
         {
-            return client.shard;
+            return (client.shard, Some(id));
         }
         let n = self.shards.len();
         let home = (rustc_hash::FxBuildHasher.hash_one(addr) % n as u64) as usize;
-        (0..n)
+        let shard = (0..n)
             .map(|k| (home + k) % n)
             .find(|&s| self.outlet.load[s] < self.shards[s].max_clients())
-            .unwrap_or(home)
+            .unwrap_or(home);
+        (shard, None)
     }
 
     /// One datagram (in `self.buffer[..len]`) through the netcode guard, renetcode, the renet
@@ -344,8 +342,7 @@ impl ServerTransport {
             counts.malformed += 1;
             return;
         }
-        let shard = self.shard_for(addr);
-        let sender = self.outlet.connected.get(&addr).copied();
+        let (shard, sender) = self.shard_for(addr);
         let datagram = &mut self.buffer[..len];
         let is_payload = datagram[0] & 0x0f == PAYLOAD_PACKET;
         let netcode = &mut self.shards[shard];

@@ -19,7 +19,9 @@ use mingle::client::{
     MingleLocal, MingleSession, NearbyPeers, PeerEntered, PeerLeft, ServerLink, SignalReceived,
 };
 use mingle::protocol::{ConnectionOutcome, PeerId, Realm, RejectReason, SpaceId};
-use mingle::server::{MingleServerConfig, MingleServerPlugin, ServerAddress, ServerStats};
+use mingle::server::{
+    MingleServerConfig, MingleServerPlugin, ServerAddress, ServerStats, TurnSecret,
+};
 
 /// Everything one client app was told, in order.
 #[derive(Debug, Default, Resource)]
@@ -46,13 +48,23 @@ fn record(
 
 /// A server app bound to 127.0.0.1:0, one proximity tick per `update()`; secure with a key.
 pub fn server_app(config: MingleServerConfig, key: Option<[u8; 32]>) -> App {
-    let mut plugin = MingleServerPlugin::new(MingleServerConfig {
-        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..config
-    });
+    let mut plugin = loopback_plugin(config);
     if let Some(key) = key {
         plugin = plugin.with_private_key(key);
     }
+    app_around(plugin)
+}
+
+/// The server plugin of `config`, bound to 127.0.0.1:0.
+fn loopback_plugin(config: MingleServerConfig) -> MingleServerPlugin {
+    MingleServerPlugin::new(MingleServerConfig {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..config
+    })
+}
+
+/// A server app around `plugin`, one proximity tick per `update()`.
+fn app_around(plugin: MingleServerPlugin) -> App {
     let mut app = App::new();
     app.add_plugins(MinimalPlugins)
         .insert_resource(TimeUpdateStrategy::FixedTimesteps(1))
@@ -126,6 +138,15 @@ impl Harness {
     pub fn with_config(config: MingleServerConfig) -> Self {
         Harness {
             server: server_app(config, None),
+            clients: Vec::new(),
+        }
+    }
+
+    /// A server handing out TURN credentials made with `secret`.
+    pub fn with_turn_secret(config: MingleServerConfig, secret: &str) -> Self {
+        let secret = TurnSecret::new(secret).expect("a non-empty TURN secret");
+        Harness {
+            server: app_around(loopback_plugin(config).with_turn_secret(secret)),
             clients: Vec::new(),
         }
     }
