@@ -16,7 +16,8 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use mingle::protocol::{PeerId, Realm, SpaceId};
 use mingle::proximity::{ClientHandle, PairChange, Proximity, ProximityConfig};
 use mingle::server::{
-    Departure, Introduction, MingleProximityPlugin, NearbySet, Peer, PeerDirectory, Position, Space,
+    MinglePeer, MinglePosition, MingleProximityPlugin, MingleSpace, NearbyPeers, PairEntered,
+    PairLeft, PeerDirectory,
 };
 
 const NEIGHBOURS: f64 = 5.0;
@@ -445,13 +446,13 @@ fn bench_ecs(c: &mut Criterion) {
         let e = app
             .world_mut()
             .spawn((
-                Peer {
+                MinglePeer {
                     id,
                     realm: Realm(0),
                 },
-                Position(Vec3::from_array(*p)),
-                Space(SpaceId(0)),
-                NearbySet::default(),
+                MinglePosition(Vec3::from_array(*p)),
+                MingleSpace(SpaceId(0)),
+                NearbyPeers::default(),
             ))
             .id();
         entities.push(e);
@@ -467,10 +468,10 @@ fn bench_ecs(c: &mut Criterion) {
     let run_tick = |app: &mut App| {
         app.world_mut().run_schedule(FixedUpdate);
         app.world_mut()
-            .resource_mut::<Messages<Introduction>>()
+            .resource_mut::<Messages<PairEntered>>()
             .update();
         app.world_mut()
-            .resource_mut::<Messages<Departure>>()
+            .resource_mut::<Messages<PairLeft>>()
             .update();
     };
     run_tick(&mut app);
@@ -479,7 +480,7 @@ fn bench_ecs(c: &mut Criterion) {
         let world = app.world_mut();
         for &i in &walk.moves {
             let mut pos = world
-                .get_mut::<Position>(entities[i as usize])
+                .get_mut::<MinglePosition>(entities[i as usize])
                 .expect("spawned");
             pos.0 = Vec3::from_array(walk.pos[i as usize]);
         }
@@ -502,10 +503,10 @@ fn bench_ecs(c: &mut Criterion) {
                 app.world_mut().run_schedule(FixedUpdate);
                 total += start.elapsed();
                 app.world_mut()
-                    .resource_mut::<Messages<Introduction>>()
+                    .resource_mut::<Messages<PairEntered>>()
                     .update();
                 app.world_mut()
-                    .resource_mut::<Messages<Departure>>()
+                    .resource_mut::<Messages<PairLeft>>()
                     .update();
             }
             total

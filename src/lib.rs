@@ -8,9 +8,9 @@
 //! # Data path
 //!
 //! Server frame: [`PreUpdate`](bevy::app::PreUpdate) UDP receive → decode and validate
-//! ([`protocol`]) → update [`Position`](server::Position) → [`FixedUpdate`](bevy::app::FixedUpdate)
+//! ([`protocol`]) → update [`MinglePosition`](server::MinglePosition) → [`FixedUpdate`](bevy::app::FixedUpdate)
 //! proximity tick ([`proximity`]: grid, hysteresis, optional peer cap) →
-//! [`Introduction`](server::Introduction) / [`Departure`](server::Departure) messages →
+//! [`PairEntered`](server::PairEntered) / [`PairLeft`](server::PairLeft) messages →
 //! [`PostUpdate`](bevy::app::PostUpdate) one `PeersChanged` per client → UDP send.
 //! The [`protocol`] and [`proximity`] modules know neither Bevy nor sockets.
 //!
@@ -76,7 +76,7 @@ pub mod prelude {
     };
     pub use crate::protocol::{ConnectionOutcome, PeerId, Realm, SpaceId};
     pub use crate::server::{
-        Departure, Introduction, MingleServerConfig, MingleServerPlugin, MingleServerSystems,
+        MingleServerConfig, MingleServerPlugin, MingleServerSystems, PairEntered, PairLeft,
     };
 }
 

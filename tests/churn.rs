@@ -10,7 +10,7 @@ use bevy::prelude::With;
 use common::Harness;
 use common::raw::{RawClient, until};
 use mingle::protocol::{Channel, ClientToServer, Realm, SpaceId, encode_client};
-use mingle::server::{NearbySet, Peer, PeerDirectory, ProximityIndex};
+use mingle::server::{MinglePeer, NearbyPeers, PeerDirectory, ProximityIndex};
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -73,14 +73,17 @@ fn thousands_of_connects_and_disconnects_leave_nothing_behind() {
         }
     }
     let world = h.server.world_mut();
-    let peers = world.query_filtered::<(), With<Peer>>().iter(world).count();
+    let peers = world
+        .query_filtered::<(), With<MinglePeer>>()
+        .iter(world)
+        .count();
     assert_eq!(peers, 1, "only the anchor's entity is left");
     let stale: usize = world
-        .query::<&NearbySet>()
+        .query::<&NearbyPeers>()
         .iter(world)
         .map(|s| s.len())
         .sum();
-    assert_eq!(stale, 0, "no NearbySet names a departed client");
+    assert_eq!(stale, 0, "no NearbyPeers names a departed client");
     let core = h.server.world().resource::<ProximityIndex>().core();
     assert_eq!(core.len(), 1, "the core holds only the anchor");
     assert_eq!(core.occupied_cells(), 1);

@@ -10,7 +10,7 @@ use crate::proximity::ClientHandle;
 /// A connected client: its id and the realm its connect token put it in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Component)]
 #[require(ProximitySlot)]
-pub struct Peer {
+pub struct MinglePeer {
     /// The renet client id.
     pub id: PeerId,
     /// The tenant it belongs to; peers of two realms never meet.
@@ -19,24 +19,24 @@ pub struct Peer {
 
 /// Where the client last said it stands. Inserted with its first position update.
 #[derive(Debug, Clone, Copy, PartialEq, Component)]
-pub struct Position(pub Vec3);
+pub struct MinglePosition(pub Vec3);
 
 /// The client's handle in the proximity core, filled by the proximity tick at the client's
 /// first position: later moves go to the core by handle, with no id lookup. Inserted empty
-/// with [`Peer`]; nothing else needs to touch it.
+/// with [`MinglePeer`]; nothing else needs to touch it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Component)]
 pub struct ProximitySlot(pub(crate) Option<ClientHandle>);
 
 /// The space (map, channel) the client last said it is in. Inserted with its first position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Component)]
-pub struct Space(pub SpaceId);
+pub struct MingleSpace(pub SpaceId);
 
 /// The peers currently introduced to this client, ascending by id. Symmetric: if A's set
 /// holds B, B's holds A. Updated by the proximity tick only.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Component)]
-pub struct NearbySet(Vec<PeerId>);
+pub struct NearbyPeers(Vec<PeerId>);
 
-impl NearbySet {
+impl NearbyPeers {
     /// Whether `peer` is introduced to this client.
     pub fn contains(&self, peer: PeerId) -> bool {
         self.0.binary_search(&peer).is_ok()

@@ -13,7 +13,10 @@ use bevy::prelude::*;
 use bevy::render::view::window::screenshot::{Screenshot, save_to_disk};
 use bevy::window::PrimaryWindow;
 
-use super::{MingleServerConfig, NearbySet, Peer, PeerDirectory, Position, ServerStats, Space};
+use super::{
+    MinglePeer, MinglePosition, MingleServerConfig, MingleSpace, NearbyPeers, PeerDirectory,
+    ServerStats,
+};
 use crate::protocol::{PeerId, Realm, SpaceId};
 
 /// How the demo bots are laid out.
@@ -168,13 +171,13 @@ fn spawn_demo_bots(
         let target = Vec2::new(unit() * side - side / 2.0, unit() * side - side / 2.0);
         let entity = commands
             .spawn((
-                Peer {
+                MinglePeer {
                     id,
                     realm: Realm(0),
                 },
-                Position(pos.extend(0.0)),
-                Space(space),
-                NearbySet::default(),
+                MinglePosition(pos.extend(0.0)),
+                MingleSpace(space),
+                NearbyPeers::default(),
                 DemoBot { target },
             ))
             .id();
@@ -185,7 +188,7 @@ fn spawn_demo_bots(
 fn walk_demo_bots(
     settings: Res<Settings>,
     time: Res<Time>,
-    mut bots: Query<(&mut Position, &mut DemoBot)>,
+    mut bots: Query<(&mut MinglePosition, &mut DemoBot)>,
     mut seed: Local<u64>,
 ) {
     if settings.0.layout != DemoLayout::Walking {
@@ -226,7 +229,7 @@ fn controls(
     motion: Res<AccumulatedMouseMotion>,
     mut view: ResMut<View>,
     mut camera: Single<(&mut Transform, &mut Projection), With<Camera2d>>,
-    clients: Query<(&Position, &Space)>,
+    clients: Query<(&MinglePosition, &MingleSpace)>,
     windows: Query<&Window, With<PrimaryWindow>>,
     config: Res<MingleServerConfig>,
 ) {
@@ -300,9 +303,9 @@ fn draw(
     mut gizmos: Gizmos,
     view: Res<View>,
     config: Res<MingleServerConfig>,
-    clients: Query<(&Peer, &Position, &Space, &NearbySet)>,
+    clients: Query<(&MinglePeer, &MinglePosition, &MingleSpace, &NearbyPeers)>,
     directory: Res<PeerDirectory>,
-    positions: Query<&Position>,
+    positions: Query<&MinglePosition>,
 ) {
     for (peer, pos, space, nearby) in &clients {
         if view.space.is_some_and(|s| s != space.0) {
@@ -335,7 +338,7 @@ fn update_panel(
     stats: Res<ServerStats>,
     time: Res<Time<Real>>,
     mut panel: Single<&mut Text, With<Panel>>,
-    clients: Query<(&Peer, &Position, &Space, &NearbySet)>,
+    clients: Query<(&MinglePeer, &MinglePosition, &MingleSpace, &NearbyPeers)>,
     windows: Query<&Window, With<PrimaryWindow>>,
     camera: Single<(&Camera, &GlobalTransform), With<Camera2d>>,
 ) {

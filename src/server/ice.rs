@@ -15,7 +15,7 @@ use bevy::prelude::{Component, Query, Res, ResMut, Resource};
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
-use super::components::Peer;
+use super::components::MinglePeer;
 use super::config::MingleServerConfig;
 use super::stats::ServerStats;
 use super::{Outgoing, send};
@@ -145,7 +145,7 @@ pub(crate) fn renew_credentials(
     mut stats: ResMut<ServerStats>,
     config: Res<MingleServerConfig>,
     secret: Option<Res<TurnSecret>>,
-    mut clients: Query<(&Peer, &mut IceRenewal)>,
+    mut clients: Query<(&MinglePeer, &mut IceRenewal)>,
 ) {
     let now = unix_now();
     for (peer, mut renewal) in &mut clients {

@@ -6,7 +6,9 @@ use bevy::prelude::{Commands, Local, MessageWriter, Query, Res, ResMut, Time};
 use bevy::time::Real;
 use bevy_renet::RenetServer;
 
-use super::components::{ClientHealth, NearbySet, Peer, PeerDirectory, Position, Space};
+use super::components::{
+    ClientHealth, MinglePeer, MinglePosition, MingleSpace, NearbyPeers, PeerDirectory,
+};
 use super::config::{MingleServerConfig, NotifyMode};
 use super::messages::ConnectionReported;
 use super::outbox::PositionUpdates;
@@ -21,11 +23,11 @@ type ClientQuery<'w, 's> = Query<
     'w,
     's,
     (
-        &'static Peer,
-        &'static NearbySet,
+        &'static MinglePeer,
+        &'static NearbyPeers,
         &'static mut ClientHealth,
-        Option<&'static mut Position>,
-        Option<&'static mut Space>,
+        Option<&'static mut MinglePosition>,
+        Option<&'static mut MingleSpace>,
     ),
 >;
 
@@ -39,7 +41,7 @@ pub(crate) fn intake(
     mut stats: ResMut<ServerStats>,
     time: Res<Time<Real>>,
     mut clients: ClientQuery,
-    nearby_sets: Query<&NearbySet>,
+    nearby_sets: Query<&NearbyPeers>,
     mut updates: ResMut<PositionUpdates>,
     mut reports: MessageWriter<ConnectionReported>,
     mut delivered: Local<Vec<u64>>,
@@ -116,7 +118,7 @@ pub(crate) fn intake(
                             continue;
                         }
                         stats.position_updates += 1;
-                        let (p, s) = (Vec3::from_array(p), Space(s));
+                        let (p, s) = (Vec3::from_array(p), MingleSpace(s));
                         // set_if_neq: a still client's keepalive must not count as a move.
                         let moved = match (position.as_mut(), space.as_mut()) {
                             (Some(position), Some(space)) => {
@@ -130,7 +132,7 @@ pub(crate) fn intake(
                                 moved
                             }
                             _ => {
-                                commands.entity(entity).insert((Position(p), s));
+                                commands.entity(entity).insert((MinglePosition(p), s));
                                 true
                             }
                         };
@@ -228,7 +230,7 @@ fn reject(out: &mut Outgoing, id: PeerId, reason: RejectReason) {
 fn relay_signal(
     out: &mut Outgoing,
     directory: &PeerDirectory,
-    nearby_sets: &Query<&NearbySet>,
+    nearby_sets: &Query<&NearbyPeers>,
     stats: &mut ServerStats,
     from: PeerId,
     to: PeerId,
@@ -256,7 +258,7 @@ pub(crate) fn disconnect_idle(
     config: Res<MingleServerConfig>,
     time: Res<Time<Real>>,
     mut stats: ResMut<ServerStats>,
-    clients: Query<(&Peer, &ClientHealth)>,
+    clients: Query<(&MinglePeer, &ClientHealth)>,
 ) {
     let now = time.elapsed_secs_f64();
     for (peer, health) in &clients {

@@ -7,7 +7,7 @@ use crate::proximity::DepartureCause;
 
 /// Two clients were introduced this tick. Written once per pair in [`FixedUpdate`](bevy::app::FixedUpdate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
-pub struct Introduction {
+pub struct PairEntered {
     /// The side whose move caused it.
     pub a: PeerId,
     /// The other side.
@@ -16,7 +16,7 @@ pub struct Introduction {
 
 /// An introduced pair ended this tick. Written once per pair in [`FixedUpdate`](bevy::app::FixedUpdate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
-pub struct Departure {
+pub struct PairLeft {
     /// The side whose move, space change or disconnect caused it.
     pub a: PeerId,
     /// The other side.

@@ -17,8 +17,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use rustc_hash::FxHashMap;
 
 use super::MingleServerSystems;
-use super::components::Peer;
-use super::messages::{ConnectionReported, Departure, Introduction};
+use super::components::MinglePeer;
+use super::messages::{ConnectionReported, PairEntered, PairLeft};
 use super::stats::ServerStats;
 use crate::protocol::{ConnectionOutcome, PeerId, Realm};
 
@@ -158,14 +158,14 @@ fn outcome_label(outcome: ConnectionOutcome) -> &'static str {
 fn track_introductions(
     mut ledger: ResMut<IntroductionLedger>,
     mut stats: ResMut<ServerStats>,
-    mut introductions: MessageReader<Introduction>,
-    mut departures: MessageReader<Departure>,
+    mut introductions: MessageReader<PairEntered>,
+    mut departures: MessageReader<PairLeft>,
     mut reports: MessageReader<ConnectionReported>,
     time: Res<Time<Real>>,
 ) {
     let now = time.elapsed_secs_f64();
     let ledger = &mut *ledger;
-    for &Introduction { a, b } in introductions.read() {
+    for &PairEntered { a, b } in introductions.read() {
         ledger.pairs.insert(
             ordered(a, b),
             PairRecord {
@@ -192,7 +192,7 @@ fn track_introductions(
             }
         }
     }
-    for &Departure { a, b, .. } in departures.read() {
+    for &PairLeft { a, b, .. } in departures.read() {
         if let Some(pair) = ledger.pairs.remove(&ordered(a, b)) {
             histogram!("mingle_pair_lifetime_seconds").record(now - pair.since);
         }
@@ -218,7 +218,7 @@ fn track_introductions(
 fn export_counts(
     stats: Res<ServerStats>,
     mut last: Local<ServerStats>,
-    peers: Query<&Peer>,
+    peers: Query<&MinglePeer>,
     time: Res<Time<Real>>,
     mut gauges_at: Local<f64>,
     mut realms: Local<FxHashMap<Realm, u64>>,

@@ -2,9 +2,9 @@
 //! client is told only what changed.
 //!
 //! Data path of one frame:
-//! [`PreUpdate`] renet receive → [`MingleServerSystems::Receive`] (decode, update [`Position`],
+//! [`PreUpdate`] renet receive → [`MingleServerSystems::Receive`] (decode, update [`MinglePosition`],
 //! answer refreshes, relay signals) → [`FixedUpdate`](bevy::app::FixedUpdate) [`MingleServerSystems::Proximity`] (one
-//! tick: [`Introduction`] / [`Departure`] messages) → [`PostUpdate`]
+//! tick: [`PairEntered`] / [`PairLeft`] messages) → [`PostUpdate`]
 //! [`MingleServerSystems::Send`] (one `PeersChanged` per client) → renet send.
 //!
 //! ```no_run
@@ -42,7 +42,8 @@ use bevy::time::Fixed;
 use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
 
 pub use components::{
-    ClientHealth, NearbySet, Peer, PeerDirectory, Position, ProximitySlot, Space,
+    ClientHealth, MinglePeer, MinglePosition, MingleSpace, NearbyPeers, PeerDirectory,
+    ProximitySlot,
 };
 pub use config::{
     ConfigError, DEFAULT_CONFIG_TOML, MAX_CLIENTS_LIMIT, MingleServerConfig, NotifyMode,
@@ -50,7 +51,7 @@ pub use config::{
 #[cfg(feature = "debug-window")]
 pub use debug_window::{DemoLayout, MingleDebugWindowPlugin, PAIR_COLOR, space_color};
 pub use ice::{IceRenewal, TurnSecret, ice_servers_message, is_turn_url, turn_rest_credential};
-pub use messages::{ConnectionReported, Departure, Introduction};
+pub use messages::{ConnectionReported, PairEntered, PairLeft};
 pub use metrics::{
     IntroductionLedger, MetricsError, MingleMetricsPlugin, REPORT_TIMEOUT_SECS, install_prometheus,
 };
@@ -73,8 +74,8 @@ pub enum MingleServerSystems {
     /// Decodes client messages, updates positions, answers refreshes, relays signals,
     /// disconnects idle or abusive clients. Runs in [`PreUpdate`], after [`RenetReceive`].
     Receive,
-    /// One proximity tick: writes [`Introduction`] and [`Departure`] messages and updates every
-    /// [`NearbySet`]. Runs in [`FixedUpdate`](bevy::app::FixedUpdate).
+    /// One proximity tick: writes [`PairEntered`] and [`PairLeft`] messages and updates every
+    /// [`NearbyPeers`]. Runs in [`FixedUpdate`](bevy::app::FixedUpdate).
     Proximity,
     /// Sends each client at most one `PeersChanged`. Runs in [`PostUpdate`], before [`RenetSend`].
     Send,

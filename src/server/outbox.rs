@@ -2,9 +2,9 @@
 
 use bevy::prelude::{Local, MessageReader, Query, Res, ResMut, Resource};
 
-use super::components::{NearbySet, PeerDirectory};
+use super::components::{NearbyPeers, PeerDirectory};
 use super::config::{MingleServerConfig, NotifyMode};
-use super::messages::{Departure, Introduction};
+use super::messages::{PairEntered, PairLeft};
 use super::stats::ServerStats;
 use super::{Outgoing, send};
 use crate::protocol::{PeerId, ServerToClient};
@@ -21,21 +21,21 @@ type Note = (PeerId, bool, PeerId);
 /// Batches the tick's introductions and departures per recipient and sends them.
 pub(crate) fn send_peer_changes(
     mut out: Outgoing,
-    mut introductions: MessageReader<Introduction>,
-    mut departures: MessageReader<Departure>,
+    mut introductions: MessageReader<PairEntered>,
+    mut departures: MessageReader<PairLeft>,
     mut stats: ResMut<ServerStats>,
     config: Res<MingleServerConfig>,
     mut updates: ResMut<PositionUpdates>,
     directory: Res<PeerDirectory>,
-    sets: Query<&NearbySet>,
+    sets: Query<&NearbyPeers>,
     mut notes: Local<Vec<Note>>,
     mut recipients: Local<Vec<PeerId>>,
 ) {
     notes.clear();
-    for &Introduction { a, b } in introductions.read() {
+    for &PairEntered { a, b } in introductions.read() {
         notes.extend([(a, false, b), (b, false, a)]);
     }
-    for &Departure { a, b, cause } in departures.read() {
+    for &PairLeft { a, b, cause } in departures.read() {
         // `a` of a disconnect is the connection that ended: the id may already belong to a
         // new connection, which never held `b` and must not hear of it.
         if cause != DepartureCause::Disconnect {
@@ -84,7 +84,7 @@ fn send_full_lists(
     stats: &mut ServerStats,
     updates: &mut PositionUpdates,
     directory: &PeerDirectory,
-    sets: &Query<&NearbySet>,
+    sets: &Query<&NearbyPeers>,
     notes: &[Note],
     recipients: &mut Vec<PeerId>,
 ) {

@@ -7,16 +7,18 @@ use bevy::prelude::{
 };
 
 use super::MingleServerSystems;
-use super::components::{NearbySet, Peer, PeerDirectory, Position, ProximitySlot, Space};
-use super::messages::{Departure, Introduction};
+use super::components::{
+    MinglePeer, MinglePosition, MingleSpace, NearbyPeers, PeerDirectory, ProximitySlot,
+};
+use super::messages::{PairEntered, PairLeft};
 use super::stats::ServerStats;
 use crate::proximity::{DepartureCause, PairChange, Proximity, ProximityConfig, ProximityError};
 
 /// The proximity concern alone, without any networking: the [`ProximityIndex`] resource, the
-/// [`Introduction`] / [`Departure`] messages and the tick in [`FixedUpdate`]
+/// [`PairEntered`] / [`PairLeft`] messages and the tick in [`FixedUpdate`]
 /// ([`MingleServerSystems::Proximity`]). [`MingleServerPlugin`](super::MingleServerPlugin)
 /// adds it; add it alone to run proximity over entities your game spawns itself (each with
-/// [`Peer`], [`Position`], [`Space`], [`NearbySet`], registered in [`PeerDirectory`]).
+/// [`MinglePeer`], [`MinglePosition`], [`MingleSpace`], [`NearbyPeers`], registered in [`PeerDirectory`]).
 #[derive(Debug, Clone, Default)]
 pub struct MingleProximityPlugin {
     /// The distances in force.
@@ -28,8 +30,8 @@ impl Plugin for MingleProximityPlugin {
         app.insert_resource(ProximityIndex(Proximity::new(self.config.clone())))
             .init_resource::<PeerDirectory>()
             .init_resource::<ServerStats>()
-            .add_message::<Introduction>()
-            .add_message::<Departure>()
+            .add_message::<PairEntered>()
+            .add_message::<PairLeft>()
             .add_message::<super::messages::ConnectionReported>()
             .configure_sets(FixedUpdate, MingleServerSystems::Proximity)
             .add_systems(
@@ -56,23 +58,23 @@ type Moved<'w, 's> = Query<
     'w,
     's,
     (
-        &'static Peer,
-        &'static Position,
-        &'static Space,
+        &'static MinglePeer,
+        &'static MinglePosition,
+        &'static MingleSpace,
         &'static mut ProximitySlot,
     ),
-    Or<(Changed<Position>, Changed<Space>)>,
+    Or<(Changed<MinglePosition>, Changed<MingleSpace>)>,
 >;
 
 /// Feeds clients whose position or space changed since the last tick to the core, runs one
-/// tick, and mirrors the result into `NearbySet`s and messages.
+/// tick, and mirrors the result into `NearbyPeers`s and messages.
 fn proximity_tick(
     mut index: ResMut<ProximityIndex>,
     mut moved: Moved,
     directory: Res<PeerDirectory>,
-    mut sets: Query<&mut NearbySet>,
-    mut introductions: MessageWriter<Introduction>,
-    mut departures: MessageWriter<Departure>,
+    mut sets: Query<&mut NearbyPeers>,
+    mut introductions: MessageWriter<PairEntered>,
+    mut departures: MessageWriter<PairLeft>,
     mut stats: ResMut<ServerStats>,
     mut changes: Local<Vec<PairChange>>,
 ) {
@@ -93,7 +95,7 @@ fn proximity_tick(
             Some(Err(err)) => Err(err),
         };
         if let Err(err) = result {
-            // Positions are validated at decode; a game writing `Position` itself can still err.
+            // Positions are validated at decode; a game writing `MinglePosition` itself can still err.
             warn!("{}: position refused by the proximity core: {err}", peer.id);
         }
     }
@@ -109,7 +111,7 @@ fn proximity_tick(
                     }
                 }
                 stats.introductions += 1;
-                introductions.write(Introduction { a, b });
+                introductions.write(PairEntered { a, b });
             }
             PairChange::Left { a, b, cause } => {
                 for (me, other) in [(a, b), (b, a)] {
@@ -124,7 +126,7 @@ fn proximity_tick(
                     DepartureCause::SpaceChange => stats.departures_space_change += 1,
                     DepartureCause::Replaced => stats.departures_replaced += 1,
                 }
-                departures.write(Departure { a, b, cause });
+                departures.write(PairLeft { a, b, cause });
             }
         }
     }

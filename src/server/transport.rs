@@ -12,7 +12,7 @@ use bevy::time::Real;
 use bevy_renet::renet::ServerEvent;
 use bevy_renet::{RenetServer, RenetServerEvent};
 
-use super::components::{ClientHealth, NearbySet, Peer, PeerDirectory};
+use super::components::{ClientHealth, MinglePeer, NearbyPeers, PeerDirectory};
 use super::config::MingleServerConfig;
 use super::ice::{self, TurnSecret};
 use super::stats::ServerStats;
@@ -156,8 +156,8 @@ pub(crate) fn on_server_event(
                 .unwrap_or_default();
             let entity = commands
                 .spawn((
-                    Peer { id, realm },
-                    NearbySet::default(),
+                    MinglePeer { id, realm },
+                    NearbyPeers::default(),
                     ClientHealth::new(
                         time.elapsed_secs_f64(),
                         config.max_position_hz,
