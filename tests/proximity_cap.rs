@@ -2,13 +2,16 @@
 //! joins, leaves, teleports, a stage space with its own rules) the introduced pairs are
 //! symmetric, within leave_range, at most max_peers per client, use all free room, prefer
 //! nearer peers (no pair both sides would take over a farther one by the margin), and tell
-//! clients exactly the net change. A jittering crowd does not churn.
+//! clients exactly the net change. A jittering crowd does not churn. With voice rules changing
+//! mid-run (groups, blocks, whisper and shout), group pairs stand whatever the cap, blocked
+//! pairs never form, and proximity fills the rest by the same rules.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use mingle::protocol::{PeerId, Realm, SpaceId};
 use mingle::proximity::{
-    DepartureCause, PairChange, Proximity, ProximityConfig, SpaceRules, check_capped,
+    BruteForce, DepartureCause, GroupId, PairChange, Proximity, ProximityConfig, SpaceRules,
+    check_capped_with_rules,
 };
 use proptest::prelude::*;
 
@@ -27,6 +30,34 @@ enum Op {
         peer: u64,
     },
     Tick,
+    Join {
+        peer: u64,
+        group: u64,
+    },
+    Leave {
+        peer: u64,
+        group: u64,
+    },
+    Block {
+        a: u64,
+        b: u64,
+        on: bool,
+    },
+    Voice {
+        peer: u64,
+        voice: f32,
+    },
+}
+
+fn rule_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        20 => op(),
+        2 => (0..PEERS, 0..3u64).prop_map(|(peer, group)| Op::Join { peer, group }),
+        1 => (0..PEERS, 0..3u64).prop_map(|(peer, group)| Op::Leave { peer, group }),
+        2 => (0..PEERS, 0..PEERS, prop::bool::weighted(0.7)).prop_map(|(a, b, on)| Op::Block { a, b, on }),
+        2 => (0..PEERS, prop_oneof![Just(0.5f32), Just(1.0), Just(2.0)])
+            .prop_map(|(peer, voice)| Op::Voice { peer, voice }),
+    ]
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -57,58 +88,114 @@ fn config() -> ProximityConfig {
     }
 }
 
+/// Runs `ops` and checks every tick against every rule of the cap (and the voice rules).
+fn run(ops: &[Op]) -> Result<(), TestCaseError> {
+    let config = config();
+    let mut core = Proximity::new(config.clone());
+    // Holds the voice rules for the checker (never ticked).
+    let mut rules = BruteForce::new(config.clone());
+    core.set_max_group_size(5);
+    rules.set_max_group_size(5);
+    let mut at: BTreeMap<u64, (SpaceId, [f32; 3])> = BTreeMap::new();
+    let mut out = Vec::new();
+    // What clients believe: the previous tick's pairs with this tick's changes applied the
+    // way the client plugin applies them (departures first, then introductions).
+    let mut told: BTreeSet<(PeerId, PeerId)> = BTreeSet::new();
+    let ordered = |a: PeerId, b: PeerId| if a < b { (a, b) } else { (b, a) };
+    for (step, op) in ops.iter().chain(std::iter::once(&Op::Tick)).enumerate() {
+        match *op {
+            Op::Move { peer, stage, pos } => {
+                let space = if stage { STAGE } else { SpaceId(0) };
+                core.set_position(PeerId(peer), Realm(1), space, pos)
+                    .unwrap();
+                at.insert(peer, (space, pos));
+            }
+            Op::Remove { peer } => {
+                core.remove(PeerId(peer));
+                at.remove(&peer);
+            }
+            Op::Join { peer, group } => {
+                let (p, g) = (PeerId(peer), GroupId(group));
+                prop_assert_eq!(
+                    core.join_group(p, Realm(1), g),
+                    rules.join_group(p, Realm(1), g)
+                );
+            }
+            Op::Leave { peer, group } => {
+                let (p, g) = (PeerId(peer), GroupId(group));
+                prop_assert_eq!(
+                    core.leave_group(p, Realm(1), g),
+                    rules.leave_group(p, Realm(1), g)
+                );
+            }
+            Op::Block { a, b, on } => {
+                prop_assert_eq!(
+                    core.set_blocked(PeerId(a), PeerId(b), on),
+                    rules.set_blocked(PeerId(a), PeerId(b), on)
+                );
+            }
+            Op::Voice { peer, voice } => {
+                core.set_voice_range(PeerId(peer), voice).unwrap();
+                rules.set_voice_range(PeerId(peer), voice).unwrap();
+            }
+            Op::Tick => {
+                out.clear();
+                core.tick(&mut out);
+                // The pair set, and its symmetry.
+                let mut pairs = BTreeSet::new();
+                for &p in at.keys() {
+                    for q in core.nearby(PeerId(p)).unwrap() {
+                        prop_assert!(
+                            core.are_introduced(q, PeerId(p)),
+                            "symmetric at step {}",
+                            step
+                        );
+                        pairs.insert(if PeerId(p) < q {
+                            (PeerId(p), q)
+                        } else {
+                            (q, PeerId(p))
+                        });
+                    }
+                }
+                for change in &out {
+                    if let PairChange::Left { a, b, .. } = *change {
+                        told.remove(&ordered(a, b));
+                    }
+                }
+                for change in &out {
+                    if let PairChange::Entered { a, b, .. } = *change {
+                        told.insert(ordered(a, b));
+                    }
+                }
+                prop_assert_eq!(
+                    &told,
+                    &pairs,
+                    "step {}: what clients were told is the state",
+                    step
+                );
+                let clients: Vec<_> = at
+                    .iter()
+                    .map(|(&p, &(s, pos))| (PeerId(p), Realm(1), s, pos))
+                    .collect();
+                let bad = check_capped_with_rules(&config, rules.rules(), &clients, &pairs);
+                prop_assert!(bad.is_empty(), "step {}: {:?}", step, bad);
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn every_tick_keeps_every_rule_of_the_cap(ops in proptest::collection::vec(op(), 1..250)) {
-        let config = config();
-        let mut core = Proximity::new(config.clone());
-        let mut at: BTreeMap<u64, (SpaceId, [f32; 3])> = BTreeMap::new();
-        let mut out = Vec::new();
-        // What clients believe: the previous tick's pairs with this tick's changes applied the
-        // way the client plugin applies them (departures first, then introductions).
-        let mut told: BTreeSet<(PeerId, PeerId)> = BTreeSet::new();
-        let ordered = |a: PeerId, b: PeerId| if a < b { (a, b) } else { (b, a) };
-        for (step, op) in ops.iter().chain(std::iter::once(&Op::Tick)).enumerate() {
-            match *op {
-                Op::Move { peer, stage, pos } => {
-                    let space = if stage { STAGE } else { SpaceId(0) };
-                    core.set_position(PeerId(peer), Realm(1), space, pos).unwrap();
-                    at.insert(peer, (space, pos));
-                }
-                Op::Remove { peer } => {
-                    core.remove(PeerId(peer));
-                    at.remove(&peer);
-                }
-                Op::Tick => {
-                    out.clear();
-                    core.tick(&mut out);
-                    // The pair set, and its symmetry.
-                    let mut pairs = BTreeSet::new();
-                    for &p in at.keys() {
-                        for q in core.nearby(PeerId(p)).unwrap() {
-                            prop_assert!(core.are_introduced(q, PeerId(p)), "symmetric at step {}", step);
-                            pairs.insert(if PeerId(p) < q { (PeerId(p), q) } else { (q, PeerId(p)) });
-                        }
-                    }
-                    for change in &out {
-                        if let PairChange::Left { a, b, .. } = *change {
-                            told.remove(&ordered(a, b));
-                        }
-                    }
-                    for change in &out {
-                        if let PairChange::Entered { a, b } = *change {
-                            told.insert(ordered(a, b));
-                        }
-                    }
-                    prop_assert_eq!(&told, &pairs, "step {}: what clients were told is the state", step);
-                    let clients: Vec<_> = at.iter().map(|(&p, &(s, pos))| (PeerId(p), Realm(1), s, pos)).collect();
-                    let bad = check_capped(&config, &clients, &pairs);
-                    prop_assert!(bad.is_empty(), "step {}: {:?}", step, bad);
-                }
-            }
-        }
+        run(&ops)?;
+    }
+
+    #[test]
+    fn every_tick_keeps_the_cap_and_the_voice_rules(ops in proptest::collection::vec(rule_op(), 1..250)) {
+        run(&ops)?;
     }
 }
 

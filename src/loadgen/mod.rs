@@ -170,7 +170,7 @@ impl LatencyTracker {
         core.tick(changes);
         for change in changes.iter() {
             match *change {
-                PairChange::Entered { a, b } => {
+                PairChange::Entered { a, b, .. } => {
                     self.pending.entry(ordered(a, b)).or_insert((now, 0));
                 }
                 PairChange::Left { a, b, .. } => {

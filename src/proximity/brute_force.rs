@@ -1,12 +1,16 @@
 //! The brute-force oracle: every client against every client, the way the original did it.
 //!
 //! Same rules as [`Proximity`](super::Proximity) (squared distance, hysteresis, same realm and
-//! space, symmetric pairs), O(n²) per tick. Tests and the load generator compare the real core
+//! space, symmetric pairs, and the voice rules: groups, blocks, voice range multipliers), O(n²)
+//! per tick. Tests and the load generator compare the real core
 //! against it; the benchmarks use it as the baseline.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{DepartureCause, PairChange, ProximityConfig};
+use super::{
+    ArrivalCause, DEFAULT_MAX_GROUP_SIZE, DepartureCause, GroupId, PairChange, ProximityConfig,
+    RuleError, VoiceRules, voice_in_bounds,
+};
 use crate::protocol::{PeerId, Realm, SpaceId};
 use crate::proximity::SpaceRules;
 
@@ -26,6 +30,10 @@ pub struct BruteForce {
     /// Introduced pairs, smaller id first.
     pairs: BTreeSet<(PeerId, PeerId)>,
     pending: Vec<PairChange>,
+    rules: VoiceRules,
+    /// Each peer's groups as of the last tick.
+    told: BTreeMap<PeerId, BTreeSet<(Realm, GroupId)>>,
+    max_group_size: usize,
 }
 
 fn ordered(a: PeerId, b: PeerId) -> (PeerId, PeerId) {
@@ -40,7 +48,88 @@ impl BruteForce {
             clients: BTreeMap::new(),
             pairs: BTreeSet::new(),
             pending: Vec::new(),
+            rules: VoiceRules::default(),
+            told: BTreeMap::new(),
+            max_group_size: DEFAULT_MAX_GROUP_SIZE,
         }
+    }
+
+    /// The voice rules in force.
+    pub fn rules(&self) -> &VoiceRules {
+        &self.rules
+    }
+
+    /// As [`Proximity::set_max_group_size`](super::Proximity::set_max_group_size).
+    pub fn set_max_group_size(&mut self, limit: usize) {
+        self.max_group_size = limit.max(1);
+    }
+
+    /// As [`Proximity::join_group`](super::Proximity::join_group).
+    ///
+    /// # Errors
+    /// [`RuleError::GroupFull`] if the group holds its limit.
+    pub fn join_group(
+        &mut self,
+        peer: PeerId,
+        realm: Realm,
+        group: GroupId,
+    ) -> Result<bool, RuleError> {
+        let key = (realm, group);
+        if self
+            .rules
+            .groups
+            .get(&peer)
+            .is_some_and(|g| g.contains(&key))
+        {
+            return Ok(false);
+        }
+        if self.rules.members(realm, group) >= self.max_group_size {
+            return Err(RuleError::GroupFull {
+                limit: self.max_group_size as u32,
+            });
+        }
+        self.rules.groups.entry(peer).or_default().insert(key);
+        Ok(true)
+    }
+
+    /// As [`Proximity::leave_group`](super::Proximity::leave_group).
+    pub fn leave_group(&mut self, peer: PeerId, realm: Realm, group: GroupId) -> bool {
+        let Some(groups) = self.rules.groups.get_mut(&peer) else {
+            return false;
+        };
+        let left = groups.remove(&(realm, group));
+        if groups.is_empty() {
+            self.rules.groups.remove(&peer);
+        }
+        left
+    }
+
+    /// As [`Proximity::set_blocked`](super::Proximity::set_blocked).
+    pub fn set_blocked(&mut self, a: PeerId, b: PeerId, blocked: bool) -> bool {
+        if a == b {
+            return false;
+        }
+        if blocked {
+            self.rules.blocks.insert(ordered(a, b))
+        } else {
+            self.rules.blocks.remove(&ordered(a, b))
+        }
+    }
+
+    /// As [`Proximity::set_voice_range`](super::Proximity::set_voice_range).
+    ///
+    /// # Errors
+    /// [`RuleError::VoiceRangeOutOfBounds`] as the core.
+    pub fn set_voice_range(&mut self, peer: PeerId, voice: f32) -> Result<(), RuleError> {
+        if !voice_in_bounds(voice) {
+            return Err(RuleError::VoiceRangeOutOfBounds);
+        }
+        if voice == 1.0 {
+            self.rules.voice.remove(&peer);
+        } else {
+            self.rules.voice.insert(peer, voice);
+        }
+        Ok(())
     }
 
     /// Records where `peer` stands, adding it if new.
@@ -77,12 +166,20 @@ impl BruteForce {
         let mut next = BTreeSet::new();
         for (n, &(a, sa)) in all.iter().enumerate() {
             for &(b, sb) in &all[n + 1..] {
-                if sa.realm != sb.realm || sa.space != sb.space {
+                if sa.realm != sb.realm || self.rules.is_blocked(a, b) {
+                    continue;
+                }
+                if self.rules.share_group(a, b, sa.realm) {
+                    next.insert((a, b));
+                    continue;
+                }
+                if sa.space != sb.space {
                     continue;
                 }
                 let rules = self.config.rules(sa.space);
-                let range_sq = rules.range * rules.range;
-                let leave_sq = rules.leave_range * rules.leave_range;
+                let s = self.rules.scale(a, b);
+                let range_sq = rules.range * rules.range * s * s;
+                let leave_sq = rules.leave_range * rules.leave_range * s * s;
                 let d = [
                     sa.pos[0] - sb.pos[0],
                     sa.pos[1] - sb.pos[1],
@@ -96,8 +193,17 @@ impl BruteForce {
             }
         }
         for &(a, b) in self.pairs.difference(&next) {
-            let same_space = self.clients[&a].space == self.clients[&b].space;
-            let cause = if same_space {
+            let (sa, sb) = (self.clients[&a], self.clients[&b]);
+            let told_shared = sa.realm == sb.realm
+                && match (self.told.get(&a), self.told.get(&b)) {
+                    (Some(ga), Some(gb)) => ga.iter().any(|k| k.0 == sa.realm && gb.contains(k)),
+                    _ => false,
+                };
+            let cause = if self.rules.is_blocked(a, b) {
+                DepartureCause::Blocked
+            } else if told_shared {
+                DepartureCause::GroupLeft
+            } else if sa.space == sb.space && sa.realm == sb.realm {
                 DepartureCause::Range
             } else {
                 DepartureCause::SpaceChange
@@ -105,9 +211,15 @@ impl BruteForce {
             out.push(PairChange::Left { a, b, cause });
         }
         for &(a, b) in next.difference(&self.pairs) {
-            out.push(PairChange::Entered { a, b });
+            let cause = if self.rules.share_group(a, b, self.clients[&a].realm) {
+                ArrivalCause::Group
+            } else {
+                ArrivalCause::Proximity
+            };
+            out.push(PairChange::Entered { a, b, cause });
         }
         self.pairs = next;
+        self.told = self.rules.groups.clone();
     }
 
     /// Every introduced pair, smaller id first.
@@ -136,15 +248,20 @@ impl BruteForce {
 /// A broken rule of the peer cap, found by [`check_capped`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum CapViolation {
-    /// An introduced pair in different zones, or farther apart than `leave_range`.
+    /// An introduced pair in different zones, or farther apart than `leave_range` (times the
+    /// pair's voice range), and not in a group together.
     BeyondLeave(PeerId, PeerId),
-    /// A client with more peers than its space's cap.
+    /// A client with more peers than its space's cap, some of them by proximity alone.
     OverCap(PeerId, usize),
     /// Two clients in range, not introduced, though both have room.
     UnusedRoom(PeerId, PeerId),
     /// Two clients in range, not introduced, though each has room or would drop its farthest
-    /// peer for the other (nearer by the margin): nearer was not preferred.
+    /// proximity peer for the other (nearer by the margin): nearer was not preferred.
     Blocking(PeerId, PeerId),
+    /// A blocked pair is introduced.
+    BlockedPair(PeerId, PeerId),
+    /// Two members of one group (not blocked) are not introduced.
+    GroupMissing(PeerId, PeerId),
 }
 
 fn d2(a: [f32; 3], b: [f32; 3]) -> f32 {
@@ -152,12 +269,24 @@ fn d2(a: [f32; 3], b: [f32; 3]) -> f32 {
     dx * dx + dy * dy + dz * dz
 }
 
-/// Checks an introduced-pair set against every rule of the cap, by brute force: symmetric
-/// pairs (the set holds each once), within `leave_range` and one zone, at most `max_peers` per
-/// client, no unused room between two clients in range, and no pair in range that both sides
-/// would prefer (by `replace_margin`) to their farthest current peer.
+/// [`check_capped_with_rules`] without voice rules.
 pub fn check_capped(
     config: &ProximityConfig,
+    clients: &[(PeerId, Realm, SpaceId, [f32; 3])],
+    pairs: &BTreeSet<(PeerId, PeerId)>,
+) -> Vec<CapViolation> {
+    check_capped_with_rules(config, &VoiceRules::default(), clients, pairs)
+}
+
+/// Checks an introduced-pair set against every rule of the cap and the voice rules, by brute
+/// force: symmetric pairs (the set holds each once); no blocked pair; every group pair present
+/// wherever its members stand; other pairs within `leave_range` (times the larger voice range
+/// of the two) and one zone; at most `max_peers` per client unless group pairs alone exceed it
+/// (then none by proximity); no unused room between two clients in range; and no pair in range
+/// that both sides would prefer (by `replace_margin`) to their farthest proximity peer.
+pub fn check_capped_with_rules(
+    config: &ProximityConfig,
+    rules: &VoiceRules,
     clients: &[(PeerId, Realm, SpaceId, [f32; 3])],
     pairs: &BTreeSet<(PeerId, PeerId)>,
 ) -> Vec<CapViolation> {
@@ -165,6 +294,12 @@ pub fn check_capped(
         .iter()
         .map(|&(p, r, s, pos)| (p, (r, s, pos)))
         .collect();
+    let grouped = |a: PeerId, b: PeerId| -> bool {
+        match (at.get(&a), at.get(&b)) {
+            (Some(&(ra, ..)), Some(&(rb, ..))) => ra == rb && rules.share_group(a, b, ra),
+            _ => false,
+        }
+    };
     let mut peers: BTreeMap<PeerId, Vec<PeerId>> = BTreeMap::new();
     let mut bad = Vec::new();
     for &(a, b) in pairs {
@@ -172,8 +307,14 @@ pub fn check_capped(
             bad.push(CapViolation::BeyondLeave(a, b));
             continue;
         };
+        if rules.is_blocked(a, b) {
+            bad.push(CapViolation::BlockedPair(a, b));
+        }
         let r = config.rules(sa);
-        if ra != rb || sa != sb || d2(pa, pb) > r.leave_range * r.leave_range {
+        let s = rules.scale(a, b);
+        if !grouped(a, b)
+            && (ra != rb || sa != sb || d2(pa, pb) > r.leave_range * r.leave_range * s * s)
+        {
             bad.push(CapViolation::BeyondLeave(a, b));
         }
         peers.entry(a).or_default().push(b);
@@ -186,17 +327,19 @@ pub fn check_capped(
     for (&p, list) in &peers {
         if let Some(&(_, s, _)) = at.get(&p)
             && list.len() > cap_of(s)
+            && list.iter().any(|&q| !grouped(p, q))
         {
             bad.push(CapViolation::OverCap(p, list.len()));
         }
     }
-    let farthest = |p: PeerId, pos: [f32; 3]| -> f32 {
+    let farthest = |p: PeerId, pos: [f32; 3]| -> Option<f32> {
         peers
             .get(&p)
             .into_iter()
             .flatten()
+            .filter(|&&q| !grouped(p, q))
             .filter_map(|q| at.get(q).map(|&(_, _, qp)| d2(pos, qp)))
-            .fold(0.0, f32::max)
+            .reduce(f32::max)
     };
     let margin = config.replace_margin;
     let wants = |p: PeerId, pos: [f32; 3], cap: usize, dist2: f32| -> (bool, bool) {
@@ -204,17 +347,28 @@ pub fn check_capped(
         if deg < cap {
             return (true, true);
         }
-        let room = farthest(p, pos).sqrt() - margin;
+        let Some(far) = farthest(p, pos) else {
+            return (false, false);
+        };
+        let room = far.sqrt() - margin;
         (false, room > 0.0 && dist2 < room * room)
     };
     for (n, &(a, ra, sa, pa)) in clients.iter().enumerate() {
         for &(b, rb, sb, pb) in &clients[n + 1..] {
-            if ra != rb || sa != sb {
+            if ra != rb || rules.is_blocked(a, b) || pairs.contains(&ordered(a, b)) {
+                continue;
+            }
+            if grouped(a, b) {
+                bad.push(CapViolation::GroupMissing(a, b));
+                continue;
+            }
+            if sa != sb {
                 continue;
             }
             let r = config.rules(sa);
+            let s = rules.scale(a, b);
             let dist2 = d2(pa, pb);
-            if dist2 > r.range * r.range || pairs.contains(&ordered(a, b)) {
+            if dist2 > r.range * r.range * s * s {
                 continue;
             }
             let cap = cap_of(sa);

@@ -1,15 +1,24 @@
 //! The incremental proximity state machine.
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use smallvec::SmallVec;
 
 use super::grid::{CellKey, Grid, Member};
 use super::prefetch::prefetch;
-use super::rules::ProximityConfig;
+use super::rules::{GroupId, ProximityConfig, RuleError};
 use crate::protocol::{PeerId, Realm, SpaceId};
 
+/// Why a pair was introduced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum ArrivalCause {
+    /// They came within range.
+    Proximity,
+    /// They share a group (party, team, radio frequency): introduced wherever they stand.
+    Group,
+}
+
 /// Why an introduced pair ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DepartureCause {
     /// They moved apart beyond `leave_range`.
     Range,
@@ -19,6 +28,34 @@ pub enum DepartureCause {
     SpaceChange,
     /// A peer cap is in force and one side was introduced to a nearer client instead.
     Replaced,
+    /// One side blocked the other (or the game blocked the pair).
+    Blocked,
+    /// They no longer share a group, and are not near enough to stay introduced by proximity.
+    GroupLeft,
+}
+
+impl ArrivalCause {
+    /// A short lowercase name, for metrics labels and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArrivalCause::Proximity => "proximity",
+            ArrivalCause::Group => "group",
+        }
+    }
+}
+
+impl DepartureCause {
+    /// A short lowercase name, for metrics labels and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DepartureCause::Range => "range",
+            DepartureCause::Disconnect => "disconnect",
+            DepartureCause::SpaceChange => "space_change",
+            DepartureCause::Replaced => "replaced",
+            DepartureCause::Blocked => "blocked",
+            DepartureCause::GroupLeft => "group_left",
+        }
+    }
 }
 
 /// A pair whose state changed in a tick. Each pair appears once; `a` is the side whose
@@ -31,6 +68,8 @@ pub enum PairChange {
         a: PeerId,
         /// The other side.
         b: PeerId,
+        /// Why.
+        cause: ArrivalCause,
     },
     /// `a` and `b` are no longer introduced.
     Left {
@@ -165,6 +204,61 @@ pub struct Proximity {
     keep_scratch: Vec<bool>,
     pending: Vec<PairChange>,
     distance_checks: u64,
+    /// Voice rules of the peers that have any (groups, a voice range other than 1), by id: they
+    /// outlive a peer's removal (the caller clears them).
+    rules: FxHashMap<PeerId, PeerRules>,
+    /// Members of each group.
+    members: FxHashMap<(Realm, GroupId), Vec<PeerId>>,
+    /// Blocked pairs, smaller id first.
+    blocks: FxHashSet<(PeerId, PeerId)>,
+    /// Peers whose voice carries further than the plain range: the others look for them
+    /// beyond their own scan.
+    loud: Vec<PeerId>,
+    /// Peers whose groups changed since the last tick.
+    regrouped: Vec<PeerId>,
+    max_group_size: usize,
+    /// Whether rules were in force at the end of the last tick, and whether this tick
+    /// examines by the rules (while any are in force, and one tick after the last is gone).
+    ruled_last: bool,
+    ruling: bool,
+    /// Scratch of `examine_ruled`.
+    ruled_scratch: Vec<(u32, f32)>,
+}
+
+/// One peer's voice rules, as the core holds them.
+#[derive(Debug, Clone)]
+struct PeerRules {
+    /// Sorted.
+    groups: SmallVec<[(Realm, GroupId); 2]>,
+    /// Its groups as of the last tick: a pair that shared one there and no longer does left
+    /// because of the group.
+    told: SmallVec<[(Realm, GroupId); 2]>,
+    voice: f32,
+}
+
+impl Default for PeerRules {
+    fn default() -> Self {
+        PeerRules {
+            groups: SmallVec::new(),
+            told: SmallVec::new(),
+            voice: 1.0,
+        }
+    }
+}
+
+impl PeerRules {
+    fn is_default(&self) -> bool {
+        self.groups.is_empty() && self.told.is_empty() && self.voice == 1.0
+    }
+}
+
+/// Whether two sorted group lists share a group of `realm`.
+fn share(a: &[(Realm, GroupId)], b: &[(Realm, GroupId)], realm: Realm) -> bool {
+    a.iter().any(|k| k.0 == realm && b.binary_search(k).is_ok())
+}
+
+fn ordered(a: PeerId, b: PeerId) -> (PeerId, PeerId) {
+    if a < b { (a, b) } else { (b, a) }
 }
 
 #[inline]
@@ -239,6 +333,15 @@ impl Proximity {
             keep_scratch: Vec::new(),
             pending: Vec::new(),
             distance_checks: 0,
+            rules: FxHashMap::default(),
+            members: FxHashMap::default(),
+            blocks: FxHashSet::default(),
+            loud: Vec::new(),
+            regrouped: Vec::new(),
+            max_group_size: super::rules::DEFAULT_MAX_GROUP_SIZE,
+            ruled_last: false,
+            ruling: false,
+            ruled_scratch: Vec::new(),
         }
     }
 
@@ -459,10 +562,10 @@ impl Proximity {
         let zone = self.status[i as usize].zone;
         self.leave_zone(zone);
         let mut mine = std::mem::take(&mut self.clients[i as usize].nearby);
-        let capped = self.zone_rules[zone as usize].cap != u32::MAX;
         for &j in &mine {
             remove_sorted(&mut self.clients[j as usize].nearby, i);
-            if capped {
+            // Its own zone's cap (a group mate may stand in another).
+            if self.zone_rules[self.status[j as usize].zone as usize].cap != u32::MAX {
                 self.enqueue(j);
             }
             self.pending.push(PairChange::Left {
@@ -500,11 +603,209 @@ impl Proximity {
         }
     }
 
+    /// The most members a group may hold (default
+    /// [`DEFAULT_MAX_GROUP_SIZE`](super::DEFAULT_MAX_GROUP_SIZE)). Lowering it removes no one.
+    pub fn set_max_group_size(&mut self, limit: usize) {
+        self.max_group_size = limit.max(1);
+    }
+
+    /// Puts `peer` into `group` of `realm`: from the next tick it is introduced to every
+    /// member in that realm, wherever they stand, unless the pair is blocked. A peer may be in
+    /// several groups, and need not be held yet. Returns whether it joined (false: already in).
+    ///
+    /// # Errors
+    /// [`RuleError::GroupFull`] if the group holds its limit; nothing changes.
+    pub fn join_group(
+        &mut self,
+        peer: PeerId,
+        realm: Realm,
+        group: GroupId,
+    ) -> Result<bool, RuleError> {
+        let key = (realm, group);
+        let list = self.members.entry(key).or_default();
+        if list.contains(&peer) {
+            return Ok(false);
+        }
+        if list.len() >= self.max_group_size {
+            let limit = self.max_group_size as u32;
+            if list.is_empty() {
+                self.members.remove(&key);
+            }
+            return Err(RuleError::GroupFull { limit });
+        }
+        list.push(peer);
+        let rules = self.rules.entry(peer).or_default();
+        if let Err(at) = rules.groups.binary_search(&key) {
+            rules.groups.insert(at, key);
+        }
+        self.regroup(peer);
+        Ok(true)
+    }
+
+    /// Takes `peer` out of `group` of `realm`; pairs it held only through the group end at the
+    /// next tick ([`DepartureCause::GroupLeft`]). Returns whether it was a member.
+    pub fn leave_group(&mut self, peer: PeerId, realm: Realm, group: GroupId) -> bool {
+        let key = (realm, group);
+        let Some(list) = self.members.get_mut(&key) else {
+            return false;
+        };
+        let Some(at) = list.iter().position(|&p| p == peer) else {
+            return false;
+        };
+        list.swap_remove(at);
+        if list.is_empty() {
+            self.members.remove(&key);
+        }
+        if let Some(rules) = self.rules.get_mut(&peer)
+            && let Ok(at) = rules.groups.binary_search(&key)
+        {
+            rules.groups.remove(at);
+        }
+        self.regroup(peer);
+        true
+    }
+
+    /// Takes `peer` out of every group. Returns how many it left.
+    pub fn leave_all_groups(&mut self, peer: PeerId) -> usize {
+        let groups = self
+            .rules
+            .get(&peer)
+            .map(|r| r.groups.clone())
+            .unwrap_or_default();
+        for &(realm, group) in &groups {
+            self.leave_group(peer, realm, group);
+        }
+        groups.len()
+    }
+
+    /// The groups `peer` is in, ascending.
+    pub fn groups_of(&self, peer: PeerId) -> impl Iterator<Item = (Realm, GroupId)> + '_ {
+        self.rules
+            .get(&peer)
+            .into_iter()
+            .flat_map(|r| r.groups.iter().copied())
+    }
+
+    /// How many members `group` of `realm` holds.
+    pub fn group_len(&self, realm: Realm, group: GroupId) -> usize {
+        self.members.get(&(realm, group)).map_or(0, Vec::len)
+    }
+
+    fn regroup(&mut self, peer: PeerId) {
+        self.regrouped.push(peer);
+        self.touch(peer);
+    }
+
+    /// Blocks or unblocks the pair: a blocked pair is never introduced, by proximity or by a
+    /// group, and an introduced one ends at the next tick ([`DepartureCause::Blocked`]).
+    /// Symmetric. Returns whether anything changed.
+    pub fn set_blocked(&mut self, a: PeerId, b: PeerId, blocked: bool) -> bool {
+        if a == b {
+            return false;
+        }
+        let key = ordered(a, b);
+        let changed = if blocked {
+            self.blocks.insert(key)
+        } else {
+            self.blocks.remove(&key)
+        };
+        if changed {
+            self.touch(a);
+            self.touch(b);
+        }
+        changed
+    }
+
+    /// Whether the pair is blocked.
+    pub fn is_blocked(&self, a: PeerId, b: PeerId) -> bool {
+        !self.blocks.is_empty() && self.blocks.contains(&ordered(a, b))
+    }
+
+    /// Sets `peer`'s voice range multiplier (whisper 0.5, normal 1, shout 2): a pair is
+    /// introduced within the larger multiplier of the two times `range`, and leaves beyond the
+    /// larger times `leave_range`. Takes effect at the next tick.
+    ///
+    /// # Errors
+    /// [`RuleError::VoiceRangeOutOfBounds`] unless finite, positive and at most
+    /// [`MAX_VOICE_RANGE`](super::MAX_VOICE_RANGE); nothing changes.
+    pub fn set_voice_range(&mut self, peer: PeerId, voice: f32) -> Result<(), RuleError> {
+        if !super::rules::voice_in_bounds(voice) {
+            return Err(RuleError::VoiceRangeOutOfBounds);
+        }
+        let rules = self.rules.entry(peer).or_default();
+        if rules.voice == voice {
+            if rules.is_default() {
+                self.rules.remove(&peer);
+            }
+            return Ok(());
+        }
+        let was_loud = rules.voice > 1.0;
+        rules.voice = voice;
+        match (was_loud, voice > 1.0) {
+            (false, true) => self.loud.push(peer),
+            (true, false) => self.loud.retain(|&p| p != peer),
+            _ => {}
+        }
+        if rules.is_default() {
+            self.rules.remove(&peer);
+        }
+        self.touch(peer);
+        Ok(())
+    }
+
+    /// `peer`'s voice range multiplier (1 unless set).
+    pub fn voice_range(&self, peer: PeerId) -> f32 {
+        self.rules.get(&peer).map_or(1.0, |r| r.voice)
+    }
+
+    /// Whether any voice rule (group, block, voice range) is in force: without, the tick runs
+    /// exactly the plain proximity path.
+    pub fn has_rules(&self) -> bool {
+        !self.rules.is_empty() || !self.blocks.is_empty()
+    }
+
+    /// Re-examines held `peer` at the next tick, where it stands.
+    fn touch(&mut self, peer: PeerId) {
+        let Some(&i) = self.by_peer.get(&peer) else {
+            return;
+        };
+        let status = &mut self.status[i as usize];
+        if !status.live || status.moved_at != NOT_MOVED {
+            return;
+        }
+        let (zone, pos) = (status.zone, self.clients[i as usize].pos);
+        status.moved_at = self.moved.len() as u32;
+        self.moved.push(Move {
+            sort_key: self.grid.sort_key(zone, pos),
+            client: i,
+            zone,
+            pos,
+        });
+    }
+
+    /// After a tick: the groups as of now become the ones pairs are judged "were in" by, and
+    /// rules back to the defaults are dropped.
+    fn settle_rules(&mut self) {
+        for k in 0..self.regrouped.len() {
+            let peer = self.regrouped[k];
+            if let Some(rules) = self.rules.get_mut(&peer) {
+                rules.told = rules.groups.clone();
+                if rules.is_default() {
+                    self.rules.remove(&peer);
+                }
+            }
+        }
+        self.regrouped.clear();
+        self.ruled_last = self.has_rules();
+    }
+
     /// Computes every pair change caused by the inputs since the last tick and appends them to
     /// `out`. Allocates nothing in steady state (beyond `out` growing).
     pub fn tick(&mut self, out: &mut Vec<PairChange>) {
         out.append(&mut self.pending);
+        self.ruling = self.ruled_last || self.has_rules();
         if self.moved.is_empty() && self.work.is_empty() {
+            self.settle_rules();
             return;
         }
         let first_computed = out.len();
@@ -574,6 +875,7 @@ impl Proximity {
         if settled {
             self.net_changes(out, first_computed);
         }
+        self.settle_rules();
     }
 
     /// Settling a capped zone can enter and drop the same pair within one tick (or drop and
@@ -583,7 +885,7 @@ impl Proximity {
     fn net_changes(&mut self, out: &mut Vec<PairChange>, from: usize) {
         let key = |c: &PairChange| {
             let (a, b) = match *c {
-                PairChange::Entered { a, b } | PairChange::Left { a, b, .. } => (a, b),
+                PairChange::Entered { a, b, .. } | PairChange::Left { a, b, .. } => (a, b),
             };
             if a < b { (a.0, b.0) } else { (b.0, a.0) }
         };
@@ -656,8 +958,295 @@ impl Proximity {
             .max_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
     }
 
+    /// The realm of live client `i`.
+    fn realm_of(&self, i: u32) -> Realm {
+        self.zone_keys[self.status[i as usize].zone as usize].0
+    }
+
+    /// Whether live clients `i` and `j`, in one realm, share a group of it; `told`: as of the
+    /// last tick.
+    fn grouped(&self, i: u32, j: u32, told: bool) -> bool {
+        let (pi, pj) = (self.clients[i as usize].peer, self.clients[j as usize].peer);
+        let (Some(ri), Some(rj)) = (self.rules.get(&pi), self.rules.get(&pj)) else {
+            return false;
+        };
+        let realm = self.realm_of(i);
+        if realm != self.realm_of(j) {
+            return false;
+        }
+        if told {
+            share(&ri.told, &rj.told, realm)
+        } else {
+            share(&ri.groups, &rj.groups, realm)
+        }
+    }
+
+    /// Why the introduced pair of `i` (in `zone`, at `pos`) and `j` ends by the rules, if it
+    /// does.
+    fn ends(
+        &self,
+        i: u32,
+        j: u32,
+        zone: u32,
+        pos: [f32; 3],
+        rules: ZoneRules,
+    ) -> Option<DepartureCause> {
+        let (pi, pj) = (self.clients[i as usize].peer, self.clients[j as usize].peer);
+        if self.is_blocked(pi, pj) {
+            return Some(DepartureCause::Blocked);
+        }
+        if self.grouped(i, j, false) {
+            return None;
+        }
+        let zj = self.status[j as usize].zone;
+        if zj == zone {
+            let s = self.voice_range(pi).max(self.voice_range(pj));
+            if dist_sq(pos, self.clients[j as usize].pos) <= rules.leave_sq * s * s {
+                return None;
+            }
+        }
+        Some(if self.grouped(i, j, true) {
+            DepartureCause::GroupLeft
+        } else if zj != zone {
+            DepartureCause::SpaceChange
+        } else {
+            DepartureCause::Range
+        })
+    }
+
+    /// [`unpair`](Self::unpair) by the rules: `y` is queued only where a cap leaves it room to
+    /// fill.
+    fn unpair_ruled(
+        &mut self,
+        x_set: &mut NearbyIndices,
+        x: u32,
+        x_peer: PeerId,
+        y: u32,
+        cause: DepartureCause,
+        out: &mut Vec<PairChange>,
+    ) {
+        remove_sorted(x_set, y);
+        let other = &mut self.clients[y as usize];
+        remove_sorted(&mut other.nearby, x);
+        let y_peer = other.peer;
+        if self.zone_rules[self.status[y as usize].zone as usize].cap != u32::MAX {
+            self.enqueue(y);
+        }
+        out.push(PairChange::Left {
+            a: x_peer,
+            b: y_peer,
+            cause,
+        });
+    }
+
+    /// The farthest peer of `i` (at `pos`) in `set` held by proximity alone (group pairs are
+    /// never displaced); ties go to the larger id.
+    fn farthest_ungrouped(&self, i: u32, pos: [f32; 3], set: &[u32]) -> Option<(f32, PeerId, u32)> {
+        set.iter()
+            .filter(|&&j| !self.grouped(i, j, false))
+            .map(|&j| {
+                let c = &self.clients[j as usize];
+                (dist_sq(pos, c.pos), c.peer, j)
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+    }
+
+    /// [`examine`](Self::examine) while voice rules are in force, capped or not: every pair of
+    /// `i` judged directly, group mates introduced wherever they are, and proximity candidates
+    /// within the larger voice range of each pair (this client's own reach scanned, louder
+    /// clients found through their list). Blocked pairs never form.
+    fn examine_ruled(&mut self, i: u32, out: &mut Vec<PairChange>) {
+        let zone = self.status[i as usize].zone;
+        let rules = self.zone_rules[zone as usize];
+        let capped = rules.cap != u32::MAX;
+        let cap = rules.cap as usize;
+        let c = &mut self.clients[i as usize];
+        let (peer, pos) = (c.peer, c.pos);
+        let mut mine = std::mem::take(&mut c.nearby);
+        let my_voice = self.voice_range(peer);
+
+        let mut k = 0;
+        while k < mine.len() {
+            let j = mine[k];
+            self.distance_checks += 1;
+            match self.ends(i, j, zone, pos, rules) {
+                None => k += 1,
+                Some(cause) => self.unpair_ruled(&mut mine, i, peer, j, cause, out),
+            }
+        }
+
+        // Group mates, wherever they stand: they take their place whatever the cap.
+        let mut entering = std::mem::take(&mut self.entering);
+        entering.clear();
+        let realm = self.zone_keys[zone as usize].0;
+        if let Some(r) = self.rules.get(&peer) {
+            for key in r.groups.iter().filter(|k| k.0 == realm) {
+                for p in self.members.get(key).into_iter().flatten() {
+                    if let Some(&j) = self.by_peer.get(p)
+                        && j != i
+                        && mine.binary_search(&j).is_err()
+                        && self.realm_of(j) == realm
+                        && !self.is_blocked(peer, *p)
+                    {
+                        entering.push(j);
+                    }
+                }
+            }
+        }
+        entering.sort_unstable();
+        entering.dedup();
+        for &j in entering.iter() {
+            insert_sorted(&mut mine, j);
+            insert_sorted(&mut self.clients[j as usize].nearby, i);
+            if self.zone_rules[self.status[j as usize].zone as usize].cap != u32::MAX {
+                self.enqueue(j); // may be over its cap now
+            }
+            out.push(PairChange::Entered {
+                a: peer,
+                b: self.clients[j as usize].peer,
+                cause: ArrivalCause::Group,
+            });
+        }
+        if capped {
+            while mine.len() > cap {
+                let Some((.., f)) = self.farthest_ungrouped(i, pos, &mine) else {
+                    break;
+                };
+                self.unpair_ruled(&mut mine, i, peer, f, DepartureCause::Replaced, out);
+            }
+        }
+
+        // Proximity candidates.
+        let reach = my_voice.max(1.0);
+        let reach_sq = rules.range_sq * reach * reach;
+        let mut near = std::mem::take(&mut self.ruled_scratch);
+        near.clear();
+        let mut checks = 0u64;
+        self.grid.for_each_near(
+            zone,
+            pos,
+            rules.range_sq.sqrt() * reach * (1.0 + 1.0e-4),
+            |m| {
+                checks += 1;
+                let d2 = dist_sq(pos, m.pos);
+                if m.client != i && d2 <= reach_sq {
+                    near.push((m.client, d2));
+                }
+            },
+        );
+        for &p in &self.loud {
+            if let Some(&j) = self.by_peer.get(&p)
+                && j != i
+                && self.status[j as usize].zone == zone
+                && self.voice_range(p) > reach
+            {
+                checks += 1;
+                near.push((j, dist_sq(pos, self.clients[j as usize].pos)));
+            }
+        }
+        self.distance_checks += checks;
+        entering.clear();
+        for &(j, d2) in &near {
+            if mine.binary_search(&j).is_ok() {
+                continue;
+            }
+            let pj = self.clients[j as usize].peer;
+            let s = my_voice.max(self.voice_range(pj));
+            if d2 <= rules.range_sq * s * s && !self.is_blocked(peer, pj) {
+                entering.push(j);
+            }
+        }
+        entering.sort_unstable();
+        entering.dedup();
+        if capped {
+            self.admit_ruled(i, peer, pos, &mut mine, &entering, cap, out);
+        } else {
+            for &j in entering.iter() {
+                insert_sorted(&mut mine, j);
+                insert_sorted(&mut self.clients[j as usize].nearby, i);
+                out.push(PairChange::Entered {
+                    a: peer,
+                    b: self.clients[j as usize].peer,
+                    cause: ArrivalCause::Proximity,
+                });
+            }
+        }
+        self.clients[i as usize].nearby = mine;
+        self.entering = entering;
+        self.ruled_scratch = near;
+    }
+
+    /// [`admit_capped`](Self::admit_capped) by the rules: group pairs count toward the cap but
+    /// are never the one displaced.
+    #[allow(clippy::too_many_arguments)]
+    fn admit_ruled(
+        &mut self,
+        i: u32,
+        peer: PeerId,
+        pos: [f32; 3],
+        mine: &mut NearbyIndices,
+        entering: &[u32],
+        cap: usize,
+        out: &mut Vec<PairChange>,
+    ) {
+        let mut ranked = std::mem::take(&mut self.ranked);
+        ranked.clear();
+        ranked.extend(entering.iter().map(|&j| {
+            let c = &self.clients[j as usize];
+            (dist_sq(pos, c.pos), c.peer, j)
+        }));
+        ranked.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let margin = self.config.replace_margin;
+        let beats = |d2: f32, far: f32| {
+            let room = far.sqrt() - margin;
+            room > 0.0 && d2 < room * room
+        };
+        for &(d2, other_peer, j) in ranked.iter() {
+            let my_far = if mine.len() >= cap {
+                match self.farthest_ungrouped(i, pos, mine) {
+                    Some(f) if beats(d2, f.0) => Some(f),
+                    _ => break, // farther candidates cannot do better
+                }
+            } else {
+                None
+            };
+            let theirs = &self.clients[j as usize].nearby;
+            if theirs.len() > cap {
+                continue; // it trims itself when examined this tick
+            }
+            let their_far = if theirs.len() >= cap {
+                let their_pos = self.clients[j as usize].pos;
+                match self.farthest_ungrouped(j, their_pos, theirs) {
+                    Some(f) if beats(d2, f.0) => Some(f),
+                    _ => continue,
+                }
+            } else {
+                None
+            };
+            if let Some((.., f)) = my_far {
+                self.unpair_ruled(mine, i, peer, f, DepartureCause::Replaced, out);
+            }
+            if let Some((.., g)) = their_far {
+                let mut theirs = std::mem::take(&mut self.clients[j as usize].nearby);
+                self.unpair_ruled(&mut theirs, j, other_peer, g, DepartureCause::Replaced, out);
+                self.clients[j as usize].nearby = theirs;
+            }
+            insert_sorted(mine, j);
+            insert_sorted(&mut self.clients[j as usize].nearby, i);
+            out.push(PairChange::Entered {
+                a: peer,
+                b: other_peer,
+                cause: ArrivalCause::Proximity,
+            });
+        }
+        self.ranked = ranked;
+    }
+
     /// Re-evaluates every pair of moved client `i`, in `zone`, against the clients near it.
     fn examine(&mut self, i: u32, zone: u32, out: &mut Vec<PairChange>) {
+        if self.ruling {
+            return self.examine_ruled(i, out);
+        }
         if self.zone_rules[zone as usize].cap != u32::MAX {
             return self.examine_capped(i, out);
         }
@@ -742,6 +1331,7 @@ impl Proximity {
             out.push(PairChange::Entered {
                 a: peer,
                 b: other.peer,
+                cause: ArrivalCause::Proximity,
             });
         }
         self.clients[i as usize].nearby = mine;
@@ -884,6 +1474,7 @@ impl Proximity {
             out.push(PairChange::Entered {
                 a: peer,
                 b: other_peer,
+                cause: ArrivalCause::Proximity,
             });
         }
         self.ranked = ranked;

@@ -3,7 +3,7 @@
 use bevy::prelude::Message;
 
 use crate::protocol::{ConnectionOutcome, PeerId};
-use crate::proximity::DepartureCause;
+use crate::proximity::{ArrivalCause, DepartureCause};
 
 /// Two clients were introduced this tick. Written once per pair in [`FixedUpdate`](bevy::app::FixedUpdate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
@@ -12,6 +12,8 @@ pub struct PairEntered {
     pub a: PeerId,
     /// The other side.
     pub b: PeerId,
+    /// Why: nearby, or a group they share.
+    pub cause: ArrivalCause,
 }
 
 /// An introduced pair ended this tick. Written once per pair in [`FixedUpdate`](bevy::app::FixedUpdate).

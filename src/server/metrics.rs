@@ -165,7 +165,7 @@ fn track_introductions(
 ) {
     let now = time.elapsed_secs_f64();
     let ledger = &mut *ledger;
-    for &PairEntered { a, b } in introductions.read() {
+    for &PairEntered { a, b, .. } in introductions.read() {
         ledger.pairs.insert(
             ordered(a, b),
             PairRecord {

@@ -32,7 +32,7 @@ pub(crate) fn send_peer_changes(
     mut recipients: Local<Vec<PeerId>>,
 ) {
     notes.clear();
-    for &PairEntered { a, b } in introductions.read() {
+    for &PairEntered { a, b, .. } in introductions.read() {
         notes.extend([(a, false, b), (b, false, a)]);
     }
     for &PairLeft { a, b, cause } in departures.read() {

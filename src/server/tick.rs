@@ -104,14 +104,16 @@ fn proximity_tick(
     stats.distance_checks = core.distance_checks();
     for change in changes.iter() {
         match *change {
-            PairChange::Entered { a, b } => {
+            PairChange::Entered { a, b, cause } => {
                 for (me, other) in [(a, b), (b, a)] {
                     if let Some(mut set) = directory.get(me).and_then(|e| sets.get_mut(e).ok()) {
                         set.insert(other);
                     }
                 }
                 stats.introductions += 1;
-                introductions.write(PairEntered { a, b });
+                metrics::counter!("mingle_introductions_by_cause_total", "cause" => cause.as_str())
+                    .increment(1);
+                introductions.write(PairEntered { a, b, cause });
             }
             PairChange::Left { a, b, cause } => {
                 for (me, other) in [(a, b), (b, a)] {
@@ -125,7 +127,11 @@ fn proximity_tick(
                     DepartureCause::Disconnect => stats.departures_disconnect += 1,
                     DepartureCause::SpaceChange => stats.departures_space_change += 1,
                     DepartureCause::Replaced => stats.departures_replaced += 1,
+                    // Voice rules (#17): counted by the metrics facade alone.
+                    DepartureCause::Blocked | DepartureCause::GroupLeft => {}
                 }
+                metrics::counter!("mingle_departures_by_cause_total", "cause" => cause.as_str())
+                    .increment(1);
                 departures.write(PairLeft { a, b, cause });
             }
         }
