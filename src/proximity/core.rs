@@ -217,9 +217,10 @@ pub struct Proximity {
     /// Peers whose groups changed since the last tick.
     regrouped: Vec<PeerId>,
     max_group_size: usize,
-    /// Whether rules were in force at the end of the last tick, and whether this tick
-    /// examines by the rules (while any are in force, and one tick after the last is gone).
-    ruled_last: bool,
+    /// Whether this tick examines by the rules: while any is in force. The tick after the
+    /// last one goes can take the plain path: a peer whose group went keeps its old groups
+    /// (`told`) until that tick ends, and a multiplier or block taken back re-examines its
+    /// peers, whose every pair the plain rules judge right.
     ruling: bool,
     /// Scratch of `examine_ruled`.
     ruled_scratch: Vec<(u32, f32)>,
@@ -339,7 +340,6 @@ impl Proximity {
             loud: Vec::new(),
             regrouped: Vec::new(),
             max_group_size: super::rules::DEFAULT_MAX_GROUP_SIZE,
-            ruled_last: false,
             ruling: false,
             ruled_scratch: Vec::new(),
         }
@@ -796,14 +796,13 @@ impl Proximity {
             }
         }
         self.regrouped.clear();
-        self.ruled_last = self.has_rules();
     }
 
     /// Computes every pair change caused by the inputs since the last tick and appends them to
     /// `out`. Allocates nothing in steady state (beyond `out` growing).
     pub fn tick(&mut self, out: &mut Vec<PairChange>) {
         out.append(&mut self.pending);
-        self.ruling = self.ruled_last || self.has_rules();
+        self.ruling = self.has_rules();
         if self.moved.is_empty() && self.work.is_empty() {
             self.settle_rules();
             return;
@@ -1608,6 +1607,78 @@ mod tests {
             Err(ProximityError::NonFinitePosition)
         );
         assert!(core.is_empty());
+    }
+
+    #[test]
+    fn a_party_hears_across_spaces_until_blocked_or_gone() {
+        let mut core = Proximity::new(ProximityConfig::default());
+        core.set_max_group_size(2);
+        let party = GroupId(4);
+        core.set_position(PeerId(1), R, S, [0.0; 3]).unwrap();
+        core.set_position(PeerId(2), R, SpaceId(3), [900.0, 0.0, 0.0])
+            .unwrap();
+        assert_eq!(core.join_group(PeerId(1), R, party), Ok(true));
+        assert_eq!(core.join_group(PeerId(2), R, party), Ok(true));
+        assert_eq!(
+            core.join_group(PeerId(3), R, party),
+            Err(RuleError::GroupFull { limit: 2 })
+        );
+        assert_eq!(
+            tick(&mut core),
+            vec![PairChange::Entered {
+                a: PeerId(1),
+                b: PeerId(2),
+                cause: ArrivalCause::Group
+            }]
+        );
+        core.set_blocked(PeerId(2), PeerId(1), true);
+        assert!(matches!(
+            tick(&mut core)[..],
+            [PairChange::Left {
+                cause: DepartureCause::Blocked,
+                ..
+            }]
+        ));
+        core.set_blocked(PeerId(1), PeerId(2), false);
+        assert_eq!(tick(&mut core).len(), 1, "unblocked: the party meets again");
+        assert!(core.leave_group(PeerId(2), R, party));
+        assert!(matches!(
+            tick(&mut core)[..],
+            [PairChange::Left {
+                cause: DepartureCause::GroupLeft,
+                ..
+            }]
+        ));
+        assert!(core.leave_group(PeerId(1), R, party));
+        assert!(tick(&mut core).is_empty());
+        assert!(!core.has_rules(), "back to the plain path");
+    }
+
+    #[test]
+    fn a_shout_is_heard_by_whoever_moves_into_it() {
+        let mut core = Proximity::new(ProximityConfig::default());
+        core.set_position(PeerId(1), R, S, [0.0; 3]).unwrap();
+        core.set_voice_range(PeerId(1), 2.0).unwrap();
+        assert_eq!(
+            core.set_voice_range(PeerId(1), f32::NAN),
+            Err(RuleError::VoiceRangeOutOfBounds)
+        );
+        tick(&mut core);
+        // The quiet one moves: it must find the shouter beyond its own range.
+        core.set_position(PeerId(2), R, S, [39.0, 0.0, 0.0])
+            .unwrap();
+        assert_eq!(tick(&mut core).len(), 1);
+        core.set_position(PeerId(2), R, S, [49.0, 0.0, 0.0])
+            .unwrap();
+        assert!(tick(&mut core).is_empty(), "within twice leave_range");
+        core.set_voice_range(PeerId(1), 0.5).unwrap();
+        assert!(matches!(
+            tick(&mut core)[..],
+            [PairChange::Left {
+                cause: DepartureCause::Range,
+                ..
+            }]
+        ));
     }
 
     #[test]
