@@ -222,6 +222,7 @@ impl Original {
             out.push(PairChange::Entered {
                 a: PeerId(i as u64),
                 b: PeerId(j as u64),
+                cause: mingle::proximity::ArrivalCause::Proximity,
             });
         }
         for &j in old.difference(&fresh) {

@@ -42,8 +42,11 @@ fn seeds() -> Vec<Vec<u8>> {
             outcome: ConnectionOutcome::Failed,
         }),
         encode_server(&ServerToClient::PeersChanged {
-            entered: vec![PeerId(1), PeerId(300)],
-            left: vec![PeerId(70_000)],
+            entered: vec![
+                (PeerId(1), mingle::proximity::ArrivalCause::Proximity),
+                (PeerId(300), mingle::proximity::ArrivalCause::Group),
+            ],
+            left: vec![(PeerId(70_000), mingle::proximity::DepartureCause::Blocked)],
         }),
         encode_server(&ServerToClient::PeerSnapshot {
             peers: vec![PeerId(5); 20],

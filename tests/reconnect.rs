@@ -30,13 +30,13 @@ impl View {
             match msg {
                 ServerToClient::Welcome { .. } => self.welcomed = true,
                 ServerToClient::PeersChanged { entered, left } => {
-                    for p in left {
+                    for (p, _) in left {
                         assert!(
                             self.held.remove(&p),
                             "{who} was told {p} left, but never held it"
                         );
                     }
-                    for p in entered {
+                    for (p, _) in entered {
                         assert!(self.held.insert(p), "{who} was told {p} entered twice");
                     }
                 }

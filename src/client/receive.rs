@@ -53,12 +53,12 @@ pub(crate) fn receive(
                     left: went,
                 } => {
                     stats.peers_changed += 1;
-                    for peer in went {
+                    for (peer, _) in went {
                         if nearby.0.remove(&peer) {
                             left.write(PeerLeft(peer));
                         }
                     }
-                    for peer in came {
+                    for (peer, _) in came {
                         if nearby.0.insert(peer) {
                             entered.write(PeerEntered(peer));
                         }

@@ -111,10 +111,10 @@ impl Bot {
                     ServerToClient::PeersChanged { entered, left } => {
                         counters.left += left.len() as u64;
                         counters.entered += entered.len() as u64;
-                        for p in left {
+                        for (p, _) in left {
                             self.peers.remove(&p);
                         }
-                        for p in entered {
+                        for (p, _) in entered {
                             self.peers.insert(p);
                             heard.push(Heard::Entered(p));
                         }

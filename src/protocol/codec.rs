@@ -199,7 +199,10 @@ pub fn decode_client(bytes: &[u8]) -> Result<ClientToServer, DecodeError> {
     match &msg {
         ClientToServer::Position { position, .. } => check_position(position)?,
         ClientToServer::Signal { payload, .. } => check_payload(payload)?,
-        ClientToServer::RequestPeerRefresh | ClientToServer::ConnectionReport { .. } => {}
+        ClientToServer::RequestPeerRefresh
+        | ClientToServer::ConnectionReport { .. }
+        | ClientToServer::Block { .. }
+        | ClientToServer::SetVoiceRange { .. } => {}
     }
     Ok(msg)
 }
@@ -251,6 +254,11 @@ mod tests {
                 peer: PeerId(3),
                 outcome: ConnectionOutcome::TimedOut,
             },
+            ClientToServer::Block {
+                peer: PeerId(9),
+                blocked: true,
+            },
+            ClientToServer::SetVoiceRange { multiplier: 0.5 },
         ]
     }
 
@@ -263,8 +271,11 @@ mod tests {
                 tick_hz: 20.0,
             },
             ServerToClient::PeersChanged {
-                entered: vec![PeerId(1), PeerId(2)],
-                left: vec![PeerId(3)],
+                entered: vec![
+                    (PeerId(1), crate::proximity::ArrivalCause::Proximity),
+                    (PeerId(2), crate::proximity::ArrivalCause::Group),
+                ],
+                left: vec![(PeerId(3), crate::proximity::DepartureCause::Blocked)],
             },
             ServerToClient::PeerSnapshot {
                 peers: (0..MAX_PEERS_PER_MESSAGE as u64).map(PeerId).collect(),

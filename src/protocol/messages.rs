@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::proximity::{ArrivalCause, DepartureCause};
+
 /// A connected client's identity: its renet client id.
 ///
 /// In secure mode it comes from a connect token the game's backend issued, so a client cannot
@@ -115,6 +117,17 @@ pub enum RejectReason {
         /// The addressee.
         peer: PeerId,
     },
+    /// A [`ClientToServer::SetVoiceRange`] was refused: clients may not set their range on this
+    /// server, or the multiplier is outside the bounds it allows.
+    VoiceRangeRefused,
+    /// A [`ClientToServer::Block`] was refused: this session already blocks the most peers a
+    /// session may.
+    TooManyBlocks,
+    /// A signal was addressed to a peer blocked from or by the sender.
+    Blocked {
+        /// The addressee.
+        peer: PeerId,
+    },
 }
 
 /// A message kind the server rate-limits.
@@ -158,6 +171,21 @@ pub enum ClientToServer {
         /// The outcome.
         outcome: ConnectionOutcome,
     },
+    /// Block (or unblock) a peer for the rest of this session: a blocked pair is never
+    /// introduced and no signal passes between them; an introduced one ends at the next tick.
+    Block {
+        /// The peer to block.
+        peer: PeerId,
+        /// `true` to block, `false` to take this session's block back.
+        blocked: bool,
+    },
+    /// Set this client's voice range multiplier (whisper 0.5, normal 1, shout 2), if the
+    /// server lets clients do so, within its bounds; otherwise answered with
+    /// [`RejectReason::VoiceRangeRefused`].
+    SetVoiceRange {
+        /// The multiplier on `range` and `leave_range`.
+        multiplier: f32,
+    },
 }
 
 impl ClientToServer {
@@ -167,9 +195,10 @@ impl ClientToServer {
         match self {
             ClientToServer::Position { .. } => Channel::Position,
             ClientToServer::Signal { .. } => Channel::Signal,
-            ClientToServer::RequestPeerRefresh | ClientToServer::ConnectionReport { .. } => {
-                Channel::Control
-            }
+            ClientToServer::RequestPeerRefresh
+            | ClientToServer::ConnectionReport { .. }
+            | ClientToServer::Block { .. }
+            | ClientToServer::SetVoiceRange { .. } => Channel::Control,
         }
     }
 }
@@ -195,10 +224,11 @@ pub enum ServerToClient {
     /// What changed in your peer set during one proximity tick; at most one per tick.
     /// Apply `left` before `entered` (a peer that reconnected within one tick is in both).
     PeersChanged {
-        /// Peers introduced to you this tick, ascending.
-        entered: Vec<PeerId>,
-        /// Peers no longer near you this tick, ascending.
-        left: Vec<PeerId>,
+        /// Peers introduced to you this tick, ascending, each with why (nearby, or a group
+        /// you share).
+        entered: Vec<(PeerId, ArrivalCause)>,
+        /// Peers no longer introduced to you this tick, ascending, each with why.
+        left: Vec<(PeerId, DepartureCause)>,
     },
     /// Your full current peer set, ascending; the answer to
     /// [`ClientToServer::RequestPeerRefresh`]. Replaces whatever set you held.

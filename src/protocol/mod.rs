@@ -28,7 +28,7 @@ pub use messages::{
 
 /// Identifies this wire format at the netcode handshake: a client built against another
 /// version is refused before it sends a single message. Changes whenever the wire types do.
-pub const PROTOCOL_ID: u64 = 0x6d69_6e67_6c65_0003;
+pub const PROTOCOL_ID: u64 = 0x6d69_6e67_6c65_0004;
 
 /// Largest encoded message, in bytes, that either side decodes. Default: 64 KiB.
 ///

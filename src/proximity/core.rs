@@ -9,7 +9,9 @@ use super::rules::{GroupId, ProximityConfig, RuleError};
 use crate::protocol::{PeerId, Realm, SpaceId};
 
 /// Why a pair was introduced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum ArrivalCause {
     /// They came within range.
     Proximity,
@@ -18,7 +20,9 @@ pub enum ArrivalCause {
 }
 
 /// Why an introduced pair ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum DepartureCause {
     /// They moved apart beyond `leave_range`.
     Range,

@@ -92,6 +92,8 @@ pub struct MingleServerConfig {
     pub ice_servers: Vec<String>,
     /// Lifetime of each client's TURN credentials, renewed at half of it. Default: 3600 s.
     pub turn_credential_ttl_secs: u64,
+    /// Voice rules: group size limit, voice range bounds, admin API (`[voice_rules]`).
+    pub voice_rules: super::rules::VoiceRulesConfig,
 }
 
 impl Default for MingleServerConfig {
@@ -117,6 +119,7 @@ impl Default for MingleServerConfig {
             spaces: Vec::new(),
             ice_servers: Vec::new(),
             turn_credential_ttl_secs: 3600,
+            voice_rules: super::rules::VoiceRulesConfig::default(),
         }
     }
 }
@@ -192,6 +195,9 @@ impl MingleServerConfig {
     /// # Errors
     /// [`ConfigError::Invalid`] naming the first field out of range.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(reason) = self.voice_rules.problem() {
+            return Err(invalid("voice_rules", reason));
+        }
         if !(self.range.is_finite() && self.range > 0.0) {
             return Err(invalid(
                 "range",

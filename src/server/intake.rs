@@ -45,6 +45,7 @@ pub(crate) fn intake(
     mut updates: ResMut<PositionUpdates>,
     mut reports: MessageWriter<ConnectionReported>,
     mut delivered: Local<Vec<u64>>,
+    mut rules: super::rules::RuleInputs,
 ) {
     let now = time.elapsed_secs_f64();
     // Only clients whose packets reached renet in this frame can have messages to read.
@@ -152,6 +153,10 @@ pub(crate) fn intake(
                         send(&mut out, id, &ServerToClient::PeerSnapshot { peers });
                     }
                     ClientToServer::Signal { to, payload } => {
+                        if rules.signal_blocked(peer.id, to) {
+                            reject(&mut out, id, RejectReason::Blocked { peer: to });
+                            continue;
+                        }
                         relay_signal(
                             &mut out,
                             &directory,
@@ -187,6 +192,19 @@ pub(crate) fn intake(
                             peer: other,
                             outcome,
                         });
+                    }
+                    ClientToServer::Block {
+                        peer: other,
+                        blocked,
+                    } => {
+                        if let Err(reason) = rules.block(id, other, blocked) {
+                            reject(&mut out, id, reason);
+                        }
+                    }
+                    ClientToServer::SetVoiceRange { multiplier } => {
+                        if let Err(reason) = rules.voice(id, multiplier) {
+                            reject(&mut out, id, reason);
+                        }
                     }
                 }
             }

@@ -28,6 +28,7 @@ mod metrics;
 pub mod netcode_guard;
 mod outbox;
 pub mod renet_guard;
+mod rules;
 mod stats;
 mod tick;
 mod transport;
@@ -54,6 +55,10 @@ pub use ice::{IceRenewal, TurnSecret, ice_servers_message, is_turn_url, turn_res
 pub use messages::{ConnectionReported, PairEntered, PairLeft};
 pub use metrics::{
     IntroductionLedger, MetricsError, MingleMetricsPlugin, REPORT_TIMEOUT_SECS, install_prometheus,
+};
+pub use rules::{
+    MAX_TOKEN_GROUPS, VoiceBlocks, VoiceGroups, VoiceRange, VoiceRulesConfig, VoiceRulesState,
+    token_groups, token_user_data,
 };
 pub use stats::ServerStats;
 pub use tick::{MingleProximityPlugin, ProximityIndex};
@@ -183,6 +188,7 @@ impl Plugin for MingleServerPlugin {
             .insert_resource(server)
             .insert_resource(transport)
             .insert_resource(ServerAddress(addr))
+            .insert_resource(config.voice_rules.clone())
             .insert_resource(config)
             .init_resource::<outbox::PositionUpdates>()
             .configure_sets(

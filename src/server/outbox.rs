@@ -8,15 +8,22 @@ use super::messages::{PairEntered, PairLeft};
 use super::stats::ServerStats;
 use super::{Outgoing, send};
 use crate::protocol::{PeerId, ServerToClient};
-use crate::proximity::DepartureCause;
+use crate::proximity::{ArrivalCause, DepartureCause};
 
 /// Clients that sent a position since the last send, for [`NotifyMode::EveryUpdate`] only.
 #[derive(Debug, Default, Resource)]
 pub(crate) struct PositionUpdates(pub Vec<PeerId>);
 
-/// One side's view of a pair change: (recipient, left?, the other peer). Sorted, each
+/// One side's view of a pair change: (recipient, left?, the other peer, why). Sorted, each
 /// recipient's notes are contiguous, introductions first, each list ascending.
-type Note = (PeerId, bool, PeerId);
+type Note = (PeerId, bool, PeerId, Cause);
+
+/// Why, in either direction (one note type for both lists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Cause {
+    Arrival(ArrivalCause),
+    Departure(DepartureCause),
+}
 
 /// Batches the tick's introductions and departures per recipient and sends them.
 pub(crate) fn send_peer_changes(
@@ -32,16 +39,18 @@ pub(crate) fn send_peer_changes(
     mut recipients: Local<Vec<PeerId>>,
 ) {
     notes.clear();
-    for &PairEntered { a, b, .. } in introductions.read() {
-        notes.extend([(a, false, b), (b, false, a)]);
+    for &PairEntered { a, b, cause } in introductions.read() {
+        let why = Cause::Arrival(cause);
+        notes.extend([(a, false, b, why), (b, false, a, why)]);
     }
     for &PairLeft { a, b, cause } in departures.read() {
+        let why = Cause::Departure(cause);
         // `a` of a disconnect is the connection that ended: the id may already belong to a
         // new connection, which never held `b` and must not hear of it.
         if cause != DepartureCause::Disconnect {
-            notes.push((a, true, b));
+            notes.push((a, true, b, why));
         }
-        notes.push((b, true, a));
+        notes.push((b, true, a, why));
     }
     if config.notify == NotifyMode::EveryUpdate {
         send_full_lists(
@@ -65,8 +74,20 @@ pub(crate) fn send_peer_changes(
             continue;
         }
         let split = group.partition_point(|n| !n.1);
-        let entered = group[..split].iter().map(|n| n.2).collect();
-        let left = group[split..].iter().map(|n| n.2).collect();
+        let entered = group[..split]
+            .iter()
+            .filter_map(|n| match n.3 {
+                Cause::Arrival(why) => Some((n.2, why)),
+                Cause::Departure(_) => None,
+            })
+            .collect();
+        let left = group[split..]
+            .iter()
+            .filter_map(|n| match n.3 {
+                Cause::Departure(why) => Some((n.2, why)),
+                Cause::Arrival(_) => None,
+            })
+            .collect();
         stats.peers_changed_sent += 1;
         send(
             &mut out,

@@ -33,6 +33,12 @@ impl Plugin for MingleProximityPlugin {
             .add_message::<PairEntered>()
             .add_message::<PairLeft>()
             .add_message::<super::messages::ConnectionReported>()
+            .init_resource::<super::rules::VoiceRulesState>()
+            .init_resource::<super::rules::VoiceRulesConfig>()
+            .add_systems(
+                bevy::app::PreUpdate,
+                super::rules::sync_voice_rules.after(MingleServerSystems::Receive),
+            )
             .configure_sets(FixedUpdate, MingleServerSystems::Proximity)
             .add_systems(
                 FixedUpdate,

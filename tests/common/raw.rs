@@ -32,6 +32,19 @@ impl RawClient {
         )
     }
 
+    /// An unsecure client with `user_data` of its own (a realm and initial groups, say).
+    pub fn with_user_data(server: SocketAddr, id: u64, user_data: [u8; 256]) -> Self {
+        Self::with_auth(
+            server,
+            ClientAuthentication::Unsecure {
+                protocol_id: PROTOCOL_ID,
+                client_id: id,
+                server_addr: server,
+                user_data: Some(user_data),
+            },
+        )
+    }
+
     /// A client holding a signed connect token (secure mode).
     pub fn with_token(server: SocketAddr, token: renetcode::ConnectToken) -> Self {
         Self::with_auth(
