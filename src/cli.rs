@@ -122,6 +122,17 @@ pub struct ServerArgs {
     /// What to send when peer sets change [default: changes].
     #[arg(long, env = "MINGLE_NOTIFY", value_enum)]
     pub notify: Option<NotifyMode>,
+    /// Serve the voice rules' admin HTTP API at http://ADDR/v1/, e.g. 127.0.0.1:9465
+    /// [default: off]. Off loopback it needs a bearer secret.
+    #[arg(long, env = "MINGLE_ADMIN_ADDR", value_name = "ADDR")]
+    pub admin_addr: Option<SocketAddr>,
+    /// File holding the admin API's bearer secret; alternatively set MINGLE_ADMIN_SECRET.
+    /// Never logged.
+    #[arg(long, env = "MINGLE_ADMIN_SECRET_FILE", value_name = "FILE")]
+    pub admin_secret_file: Option<PathBuf>,
+    /// Most members of one voice group [default: 16].
+    #[arg(long, env = "MINGLE_MAX_GROUP_SIZE")]
+    pub max_group_size: Option<u32>,
 }
 
 /// `mingle-server` subcommands.
@@ -195,6 +206,25 @@ pub fn load_turn_secret(
             field: "turn secret",
             reason: format!("{origin} is empty"),
         })
+}
+
+/// The admin API's bearer secret given by `--admin-secret-file` or `MINGLE_ADMIN_SECRET`, if
+/// any.
+///
+/// # Errors
+/// [`ConfigError`] naming the file (never the secret) when it cannot be read or is empty.
+pub fn load_admin_secret(file: Option<&std::path::Path>) -> Result<Option<String>, ConfigError> {
+    let Some((text, origin)) = read_secret(file, "MINGLE_ADMIN_SECRET")? else {
+        return Ok(None);
+    };
+    let text = text.trim().to_owned();
+    if text.is_empty() {
+        return Err(ConfigError::Invalid {
+            field: "admin secret",
+            reason: format!("{origin} is empty"),
+        });
+    }
+    Ok(Some(text))
 }
 
 impl ServerCommand {
@@ -281,6 +311,12 @@ impl ServerArgs {
         }
         if self.metrics_addr.is_some() {
             config.metrics_addr = self.metrics_addr;
+        }
+        if self.admin_addr.is_some() {
+            config.voice_rules.admin_addr = self.admin_addr;
+        }
+        if let Some(n) = self.max_group_size {
+            config.voice_rules.max_group_size = n;
         }
         config.validate()?;
         Ok(config)

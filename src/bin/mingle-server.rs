@@ -10,7 +10,7 @@ use bevy::log::{LogPlugin, info};
 use bevy::prelude::*;
 use clap::Parser;
 use mingle::auth::{generate_key, generate_token};
-use mingle::cli::{ServerArgs, ServerCommand, load_key, load_turn_secret};
+use mingle::cli::{ServerArgs, ServerCommand, load_admin_secret, load_key, load_turn_secret};
 use mingle::server::{MingleServerPlugin, ServerAddress, bind_socket, install_prometheus};
 
 /// Set by SIGTERM / SIGINT.
@@ -84,6 +84,21 @@ fn main() -> ExitCode {
     {
         return fail(1, err);
     }
+    // Voice rules' admin HTTP API (#17), bound before the app so a failure is an exit code.
+    let admin = match config.voice_rules.admin_addr {
+        Some(addr) => {
+            let secret = match load_admin_secret(args.admin_secret_file.as_deref()) {
+                Ok(secret) => secret,
+                Err(err) => return fail(2, err),
+            };
+            match mingle::server::MingleAdminPlugin::bind(addr, secret) {
+                Ok(admin) => Some(admin),
+                Err(err @ mingle::server::AdminError::NoSecret(_)) => return fail(2, err),
+                Err(err) => return fail(1, err),
+            }
+        }
+        None => None,
+    };
     let socket = match bind_socket(config.bind) {
         Ok(socket) => socket,
         Err(err) => return fail(1, format!("cannot bind UDP {}: {err}", config.bind)),
@@ -134,6 +149,9 @@ fn main() -> ExitCode {
             log_plugin(),
             plugin,
         ));
+    }
+    if let Some(admin) = admin {
+        app.add_plugins(admin);
     }
     app.insert_resource(stop).add_systems(First, stop_on_signal);
     info!(

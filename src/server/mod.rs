@@ -17,6 +17,7 @@
 //!     .run();
 //! ```
 
+mod admin;
 mod components;
 mod config;
 #[cfg(feature = "debug-window")]
@@ -42,6 +43,7 @@ use bevy::prelude::{IntoScheduleConfigs, SystemSet, Time, resource_exists};
 use bevy::time::Fixed;
 use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
 
+pub use admin::{AdminError, MingleAdminPlugin};
 pub use components::{
     ClientHealth, MinglePeer, MinglePosition, MingleSpace, NearbyPeers, PeerDirectory,
     ProximitySlot,
