@@ -55,3 +55,25 @@ fn a_non_loopback_target_is_refused() {
         .expect("parses");
     assert!(run(&args).is_err());
 }
+
+/// The voice rules under load (#17): parties of 4 scattered, random blocks and shouters set
+/// mid-run by the bots, every peer set held to the rules.
+#[test]
+fn party_scenario_keeps_every_voice_rule() {
+    let argv = [
+        "mingle-loadgen",
+        "party",
+        "--spawn-server",
+        "--clients",
+        "60",
+        "--secs",
+        "4",
+        "--server-bin",
+        env!("CARGO_BIN_EXE_mingle-server"),
+    ];
+    let report =
+        run(&LoadgenArgs::try_parse_from(argv).expect("valid arguments")).expect("run completes");
+    assert_eq!(report.clients_connected, 60, "every bot connected");
+    assert_eq!(report.mismatches, 0, "{:?}", report.mismatch_examples);
+    assert!(report.latency.samples > 0, "introductions were timed");
+}

@@ -10,11 +10,11 @@ use std::time::Duration;
 use common::raw::{RawClient, until};
 use mingle::protocol::{
     ClientToServer, PeerId, Realm, RejectReason, ServerToClient, SpaceId, encode_client,
+    token_user_data,
 };
 use mingle::proximity::{ArrivalCause, DepartureCause, GroupId};
 use mingle::server::{
     MingleServerConfig, PeerDirectory, ServerAddress, VoiceBlocks, VoiceGroups, VoiceRange,
-    token_user_data,
 };
 
 const REALM: Realm = Realm(1);

@@ -15,8 +15,8 @@ use renetcode::ClientAuthentication;
 use super::report::Counters;
 use crate::client::ServerLink;
 use crate::protocol::{
-    Channel, ClientToServer, PROTOCOL_ID, PeerId, Realm, ServerToClient, SpaceId,
-    connection_config, decode_server, encode_client,
+    Channel, ClientToServer, PROTOCOL_ID, PeerId, ServerToClient, SpaceId, connection_config,
+    decode_server, encode_client,
 };
 
 /// What a bot learned from one server message, for latency tracking.
@@ -48,7 +48,14 @@ pub(crate) struct Bot {
 }
 
 impl Bot {
-    pub fn connect(id: PeerId, server: SocketAddr, pos: [f32; 3]) -> std::io::Result<Bot> {
+    /// Connects with `user_data` in its (unsecure) connect token: realm 0, and its party's
+    /// group in the `party` scenario.
+    pub fn connect(
+        id: PeerId,
+        server: SocketAddr,
+        pos: [f32; 3],
+        user_data: [u8; 256],
+    ) -> std::io::Result<Bot> {
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
@@ -56,7 +63,7 @@ impl Bot {
             protocol_id: PROTOCOL_ID,
             client_id: id.0,
             server_addr: server,
-            user_data: Some(Realm(0).to_user_data()),
+            user_data: Some(user_data),
         };
         Ok(Bot {
             id,
@@ -153,6 +160,13 @@ impl Bot {
         let msg = ClientToServer::RequestPeerRefresh;
         self.client
             .send_message(Channel::Control, encode_client(&msg));
+        self.dirty = true;
+    }
+
+    /// Queues a control message (a block, a voice range).
+    pub fn send_control(&mut self, msg: &ClientToServer) {
+        self.client
+            .send_message(Channel::Control, encode_client(msg));
         self.dirty = true;
     }
 

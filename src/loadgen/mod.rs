@@ -6,6 +6,7 @@
 
 mod bot;
 mod check;
+mod party;
 mod report;
 mod scenario;
 mod server_process;
@@ -202,6 +203,8 @@ struct Run {
     next_id: u64,
     heard: Vec<Heard>,
     changes: Vec<PairChange>,
+    /// The voice rules the bots set (`party` scenario).
+    party: party::PartyRules,
 }
 
 impl Run {
@@ -212,7 +215,10 @@ impl Run {
     fn add_bot(&mut self, server: SocketAddr, k: usize, n: usize) -> std::io::Result<()> {
         let (pos, motion) = self.scenario.place(k, n);
         self.next_id += 1;
-        let bot = Bot::connect(PeerId(self.next_id), server, pos)?;
+        let id = PeerId(self.next_id);
+        let bot = Bot::connect(id, server, pos, party::user_data(self.args.scenario, id))?;
+        self.party.joined(self.args.scenario, id);
+        party::track(self, id);
         let fd = std::os::fd::AsRawFd::as_raw_fd(bot.link.socket());
         self.poll.registry().register(
             &mut mio::unix::SourceFd(&fd),
@@ -396,6 +402,7 @@ pub fn run(args: &LoadgenArgs) -> Result<Report, LoadgenError> {
         next_id: 0,
         heard: Vec::new(),
         changes: Vec::new(),
+        party: party::PartyRules::default(),
     };
 
     // The burst: every bot starts its handshake at once.
@@ -442,6 +449,7 @@ pub fn run(args: &LoadgenArgs) -> Result<Report, LoadgenError> {
         let dt = last.elapsed();
         last = Instant::now();
         let phase = window_start.elapsed().as_secs_f64() / secs;
+        party::set_rules_mid_run(&mut run, phase);
         run.frame(dt, phase, true);
         if args.scenario == ScenarioKind::Churn {
             churn_due += churn_rate * dt.as_secs_f64();
@@ -470,7 +478,7 @@ pub fn run(args: &LoadgenArgs) -> Result<Report, LoadgenError> {
         last = Instant::now();
         run.frame(dt, 1.0, false);
     }
-    let (mismatches, mismatch_examples) = check::mismatches(&run.bots, &config);
+    let (mismatches, mismatch_examples) = check::mismatches(&run.bots, &config, &run.party.rules);
     let mut sizes: Vec<usize> = run
         .bots
         .iter()

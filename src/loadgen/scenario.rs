@@ -15,6 +15,9 @@ pub enum ScenarioKind {
     Churn,
     /// Like `seed`, with `--clients N` (up to 1,024).
     Scale,
+    /// Voice rules: parties of 4 scattered over the world (groups in the connect token),
+    /// random blocks and a few shouters set by the bots mid-run.
+    Party,
 }
 
 impl ScenarioKind {
@@ -26,6 +29,7 @@ impl ScenarioKind {
             ScenarioKind::Crowd => 100,
             ScenarioKind::Churn => 100,
             ScenarioKind::Scale => 1024,
+            ScenarioKind::Party => 120,
         }
     }
 

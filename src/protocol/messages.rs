@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::proximity::{ArrivalCause, DepartureCause};
+use crate::proximity::{ArrivalCause, DepartureCause, GroupId};
 
 /// A connected client's identity: its renet client id.
 ///
@@ -40,6 +40,35 @@ impl Realm {
         data[..8].copy_from_slice(&self.0.to_le_bytes());
         data
     }
+}
+
+/// Most groups a connect token can carry.
+pub const MAX_TOKEN_GROUPS: usize = 30;
+
+/// Connect-token user data for `realm` with initial `groups` (at most [`MAX_TOKEN_GROUPS`], the
+/// rest dropped): bytes 0..8 the realm (as [`Realm::to_user_data`]), byte 8 the group count,
+/// then each group id as 8 bytes little endian.
+pub fn token_user_data(realm: Realm, groups: &[GroupId]) -> [u8; 256] {
+    let mut data = realm.to_user_data();
+    let n = groups.len().min(MAX_TOKEN_GROUPS);
+    data[8] = n as u8;
+    for (k, g) in groups[..n].iter().enumerate() {
+        data[9 + 8 * k..17 + 8 * k].copy_from_slice(&g.0.to_le_bytes());
+    }
+    data
+}
+
+/// The initial groups in connect-token user data (see [`token_user_data`]); none in a token
+/// that carries only a realm.
+pub fn token_groups(data: &[u8; 256]) -> Vec<GroupId> {
+    let n = (data[8] as usize).min(MAX_TOKEN_GROUPS);
+    (0..n)
+        .map(|k| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&data[9 + 8 * k..17 + 8 * k]);
+            GroupId(u64::from_le_bytes(b))
+        })
+        .collect()
 }
 
 /// A space inside a realm (a map, a channel, a room): only peers in the same space meet.

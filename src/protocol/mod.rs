@@ -22,8 +22,8 @@ mod messages;
 pub use channels::{Channel, RELIABLE_MEMORY_BYTES, connection_config};
 pub use codec::{DecodeError, decode_client, decode_server, encode_client, encode_server};
 pub use messages::{
-    ClientToServer, ConnectionOutcome, IceServer, Limited, PeerId, Realm, RejectReason,
-    ServerToClient, SpaceId,
+    ClientToServer, ConnectionOutcome, IceServer, Limited, MAX_TOKEN_GROUPS, PeerId, Realm,
+    RejectReason, ServerToClient, SpaceId, token_groups, token_user_data,
 };
 
 /// Identifies this wire format at the netcode handshake: a client built against another

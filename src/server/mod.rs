@@ -58,10 +58,7 @@ pub use messages::{ConnectionReported, PairEntered, PairLeft};
 pub use metrics::{
     IntroductionLedger, MetricsError, MingleMetricsPlugin, REPORT_TIMEOUT_SECS, install_prometheus,
 };
-pub use rules::{
-    MAX_TOKEN_GROUPS, VoiceBlocks, VoiceGroups, VoiceRange, VoiceRulesConfig, VoiceRulesState,
-    token_groups, token_user_data,
-};
+pub use rules::{VoiceBlocks, VoiceGroups, VoiceRange, VoiceRulesConfig, VoiceRulesState};
 pub use stats::ServerStats;
 pub use tick::{MingleProximityPlugin, ProximityIndex};
 pub use transport::{

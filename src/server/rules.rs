@@ -6,7 +6,7 @@
 //!   [`VoiceGroups`], [`VoiceBlocks`], [`VoiceRange`].
 //! - Standalone, the game's backend uses the admin HTTP API of `mingle-server`
 //!   ([`admin`](super::admin)) and puts initial groups in the connect token's user data
-//!   ([`token_user_data`]).
+//!   ([`token_user_data`](crate::protocol::token_user_data)).
 //! - A client may block a peer for its session ([`ClientToServer::Block`]) and, if the
 //!   configuration allows, set its own voice range ([`ClientToServer::SetVoiceRange`]).
 //!
@@ -32,7 +32,7 @@ use serde::Deserialize;
 use super::components::MinglePeer;
 use super::tick::ProximityIndex;
 use super::udp::ServerTransport;
-use crate::protocol::{PeerId, Realm, RejectReason};
+use crate::protocol::{PeerId, Realm, RejectReason, token_groups};
 use crate::proximity::{GroupId, MAX_VOICE_RANGE, Proximity, RuleError};
 
 /// The voice rules' settings (`[voice_rules]` in the configuration file).
@@ -112,35 +112,6 @@ pub struct VoiceBlocks(pub Vec<PeerId>);
 /// shout 2. Clamped to the configured bounds; wins over the client's own choice.
 #[derive(Debug, Clone, Copy, PartialEq, Component)]
 pub struct VoiceRange(pub f32);
-
-/// Most groups a connect token can carry.
-pub const MAX_TOKEN_GROUPS: usize = 30;
-
-/// Connect-token user data for `realm` with initial `groups` (at most [`MAX_TOKEN_GROUPS`], the
-/// rest dropped): bytes 0..8 the realm (as [`Realm::to_user_data`]), byte 8 the group count,
-/// then each group id as 8 bytes little endian.
-pub fn token_user_data(realm: Realm, groups: &[GroupId]) -> [u8; 256] {
-    let mut data = realm.to_user_data();
-    let n = groups.len().min(MAX_TOKEN_GROUPS);
-    data[8] = n as u8;
-    for (k, g) in groups[..n].iter().enumerate() {
-        data[9 + 8 * k..17 + 8 * k].copy_from_slice(&g.0.to_le_bytes());
-    }
-    data
-}
-
-/// The initial groups in connect-token user data (see [`token_user_data`]); none in a token
-/// that carries only a realm.
-pub fn token_groups(data: &[u8; 256]) -> Vec<GroupId> {
-    let n = (data[8] as usize).min(MAX_TOKEN_GROUPS);
-    (0..n)
-        .map(|k| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&data[9 + 8 * k..17 + 8 * k]);
-            GroupId(u64::from_le_bytes(b))
-        })
-        .collect()
-}
 
 fn ordered(a: PeerId, b: PeerId) -> (PeerId, PeerId) {
     if a < b { (a, b) } else { (b, a) }
