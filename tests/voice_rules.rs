@@ -241,3 +241,39 @@ fn the_game_sets_rules_with_components_and_a_group_leaves() {
             .contains(&(PeerId(2), DepartureCause::GroupLeft))
     );
 }
+
+/// The client plugin: `MingleClient::block` and `set_voice_range` reach the server, and
+/// `PeerCauses` tells the game why each peer came and went.
+#[test]
+fn the_client_plugin_blocks_shouts_and_knows_why() {
+    use bevy::math::Vec3;
+    use mingle::client::PeerCauses;
+
+    let mut h = common::Harness::new();
+    let a = h.connect(1, Vec3::ZERO);
+    let b = h.connect(2, Vec3::new(35.0, 0.0, 0.0));
+    h.steps(3);
+    assert!(h.client(b).nearby().is_empty());
+    h.client_mut(a)
+        .with_api(|api| api.set_voice_range(2.0))
+        .unwrap();
+    assert!(
+        h.step_until(Duration::from_secs(5), |h| h.client(b).nearby()
+            == vec![PeerId(1)])
+    );
+    let causes =
+        |h: &common::Harness, k: usize| h.client(k).app.world().resource::<PeerCauses>().clone();
+    assert_eq!(
+        causes(&h, b).arrival(PeerId(1)),
+        Some(ArrivalCause::Proximity)
+    );
+    h.client_mut(b)
+        .with_api(|api| api.block(PeerId(1), true))
+        .unwrap();
+    assert!(h.step_until(Duration::from_secs(5), |h| h.client(a).nearby().is_empty()));
+    assert_eq!(
+        causes(&h, a).departure(PeerId(2)),
+        Some(DepartureCause::Blocked)
+    );
+    assert_eq!(causes(&h, a).arrival(PeerId(2)), None);
+}

@@ -109,4 +109,24 @@ impl MingleClient<'_> {
     ) -> Result<(), ClientError> {
         self.send(&ClientToServer::ConnectionReport { peer, outcome })
     }
+
+    /// Blocks `peer` for the rest of this session (or, with `blocked` false, takes the block
+    /// back): never introduced again, no signal passes; an introduced pair ends at the next
+    /// tick ([`DepartureCause::Blocked`](crate::proximity::DepartureCause::Blocked)).
+    ///
+    /// # Errors
+    /// [`ClientError::NotConnected`].
+    pub fn block(&mut self, peer: PeerId, blocked: bool) -> Result<(), ClientError> {
+        self.send(&ClientToServer::Block { peer, blocked })
+    }
+
+    /// Sets this client's voice range multiplier (whisper 0.5, normal 1, shout 2), if the
+    /// server lets clients do so; otherwise it answers with
+    /// [`RejectReason::VoiceRangeRefused`](crate::protocol::RejectReason::VoiceRangeRefused).
+    ///
+    /// # Errors
+    /// [`ClientError::NotConnected`].
+    pub fn set_voice_range(&mut self, multiplier: f32) -> Result<(), ClientError> {
+        self.send(&ClientToServer::SetVoiceRange { multiplier })
+    }
 }

@@ -26,6 +26,7 @@
 //! ```
 
 mod api;
+mod causes;
 mod config;
 #[cfg(feature = "webrtc")]
 pub mod ice;
@@ -50,6 +51,7 @@ use bevy_renet::{
 };
 
 pub use api::{ClientError, MingleClient};
+pub use causes::PeerCauses;
 pub use config::MingleClientConfig;
 pub use link::{IDLE_WRITE_SECS, NETCODE_TIMERS, ServerLink};
 pub use messages::{MessageRejected, PeerEntered, PeerLeft, SignalReceived};
@@ -104,6 +106,7 @@ impl Plugin for MingleClientPlugin {
             .insert_resource(transport)
             .insert_resource(self.config.clone())
             .init_resource::<NearbyPeers>()
+            .init_resource::<PeerCauses>()
             .init_resource::<MingleIceServers>()
             .init_resource::<MingleClientStats>()
             .init_resource::<transport::FlushNow>()

@@ -19,6 +19,7 @@ pub(crate) fn receive(
     mut left: MessageWriter<PeerLeft>,
     mut signals: MessageWriter<SignalReceived>,
     mut rejected: MessageWriter<MessageRejected>,
+    mut causes: ResMut<super::PeerCauses>,
 ) {
     for channel in [Channel::Control, Channel::Signal] {
         while let Some(bytes) = client.receive_message(channel) {
@@ -38,6 +39,7 @@ pub(crate) fn receive(
                     tick_hz,
                 } => {
                     // A new session: whatever we held belonged to the old one.
+                    causes.clear();
                     for peer in std::mem::take(&mut nearby.0) {
                         left.write(PeerLeft(peer));
                     }
@@ -53,12 +55,14 @@ pub(crate) fn receive(
                     left: went,
                 } => {
                     stats.peers_changed += 1;
-                    for (peer, _) in went {
+                    for (peer, cause) in went {
+                        causes.left(peer, cause);
                         if nearby.0.remove(&peer) {
                             left.write(PeerLeft(peer));
                         }
                     }
-                    for (peer, _) in came {
+                    for (peer, cause) in came {
+                        causes.entered(peer, cause);
                         if nearby.0.insert(peer) {
                             entered.write(PeerEntered(peer));
                         }
