@@ -720,6 +720,15 @@ impl Proximity {
         changed
     }
 
+    /// Whether held `a` and `b` share a group of their realm (introduced wherever they stand,
+    /// unless blocked).
+    pub fn share_group(&self, a: PeerId, b: PeerId) -> bool {
+        match (self.by_peer.get(&a), self.by_peer.get(&b)) {
+            (Some(&i), Some(&j)) => self.grouped(i, j, false),
+            _ => false,
+        }
+    }
+
     /// Whether the pair is blocked.
     pub fn is_blocked(&self, a: PeerId, b: PeerId) -> bool {
         !self.blocks.is_empty() && self.blocks.contains(&ordered(a, b))

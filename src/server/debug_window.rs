@@ -107,6 +107,9 @@ pub fn space_color(space: SpaceId) -> Srgba {
 /// The colour of a line between an introduced pair.
 pub const PAIR_COLOR: Srgba = Srgba::rgb(1.0, 1.0, 1.0);
 
+/// The colour of a line between a pair introduced because they share a group (#17).
+pub const GROUP_PAIR_COLOR: Srgba = Srgba::rgb(1.0, 0.3, 0.9);
+
 fn setup(mut commands: Commands, settings: Res<Settings>, mut gizmos: ResMut<GizmoConfigStore>) {
     let (config, _) = gizmos.config_mut::<DefaultGizmoConfigGroup>();
     config.line.width = 3.0;
@@ -306,6 +309,7 @@ fn draw(
     clients: Query<(&MinglePeer, &MinglePosition, &MingleSpace, &NearbyPeers)>,
     directory: Res<PeerDirectory>,
     positions: Query<&MinglePosition>,
+    index: Res<super::ProximityIndex>,
 ) {
     for (peer, pos, space, nearby) in &clients {
         if view.space.is_some_and(|s| s != space.0) {
@@ -327,7 +331,12 @@ fn draw(
         gizmos.circle_2d(Isometry2d::from_translation(at), 0.6, Srgba::WHITE);
         for other in nearby.iter().filter(|o| *o > peer.id) {
             if let Some(p) = directory.get(other).and_then(|e| positions.get(e).ok()) {
-                gizmos.line_2d(at, plane(&view, p.0), PAIR_COLOR);
+                let color = if index.core().share_group(peer.id, other) {
+                    GROUP_PAIR_COLOR
+                } else {
+                    PAIR_COLOR
+                };
+                gizmos.line_2d(at, plane(&view, p.0), color);
             }
         }
     }

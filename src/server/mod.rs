@@ -52,7 +52,9 @@ pub use config::{
     ConfigError, DEFAULT_CONFIG_TOML, MAX_CLIENTS_LIMIT, MingleServerConfig, NotifyMode,
 };
 #[cfg(feature = "debug-window")]
-pub use debug_window::{DemoLayout, MingleDebugWindowPlugin, PAIR_COLOR, space_color};
+pub use debug_window::{
+    DemoLayout, GROUP_PAIR_COLOR, MingleDebugWindowPlugin, PAIR_COLOR, space_color,
+};
 pub use ice::{IceRenewal, TurnSecret, ice_servers_message, is_turn_url, turn_rest_credential};
 pub use messages::{ConnectionReported, PairEntered, PairLeft};
 pub use metrics::{
