@@ -571,3 +571,67 @@ pub(crate) fn sync_voice_rules(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proximity::ProximityConfig;
+
+    #[test]
+    fn a_pair_stays_blocked_while_any_source_holds_it() {
+        let mut core = Proximity::new(ProximityConfig::default());
+        let mut state = VoiceRulesState::default();
+        let config = VoiceRulesConfig::default();
+        let (a, b) = (PeerId(1), PeerId(2));
+        state.set_component_blocks(&mut core, a, &[b, b]);
+        state.session_block(&mut core, &config, b, a, true).unwrap();
+        assert!(state.admin_block(&mut core, b, a));
+        state.set_component_blocks(&mut core, a, &[]);
+        state
+            .session_block(&mut core, &config, b, a, false)
+            .unwrap();
+        assert!(core.is_blocked(a, b), "the admin block still holds it");
+        assert!(state.admin_unblock(&mut core, a, b));
+        assert!(!core.is_blocked(a, b) && !state.is_blocked(a, b));
+    }
+
+    #[test]
+    fn a_group_stays_while_the_component_or_the_admin_holds_it() {
+        let mut core = Proximity::new(ProximityConfig::default());
+        let mut state = VoiceRulesState::default();
+        let p = PeerId(5);
+        state.connect(Entity::from_raw_u32(3).unwrap(), p, Realm(2));
+        state.set_component_groups(&mut core, p, &[GroupId(1)]);
+        assert_eq!(state.assign_group(&mut core, p, GroupId(1)), Ok(true));
+        state.set_component_groups(&mut core, p, &[]);
+        assert_eq!(core.group_len(Realm(2), GroupId(1)), 1, "assigned still");
+        assert!(state.unassign_group(&mut core, p, GroupId(1)));
+        assert_eq!(core.group_len(Realm(2), GroupId(1)), 0);
+    }
+
+    #[test]
+    fn the_voice_range_follows_admin_then_component_then_client() {
+        let mut core = Proximity::new(ProximityConfig::default());
+        let mut state = VoiceRulesState::default();
+        let config = VoiceRulesConfig::default();
+        let p = PeerId(9);
+        assert_eq!(
+            state.own_voice(&mut core, &config, p, 3.0),
+            Err(RejectReason::VoiceRangeRefused)
+        );
+        state.own_voice(&mut core, &config, p, 0.5).unwrap();
+        assert_eq!(core.voice_range(p), 0.5);
+        state.component_voice.insert(p, 2.0);
+        state.apply_voice(&mut core, &config, p);
+        assert_eq!(core.voice_range(p), 2.0);
+        state.set_admin_voice(&mut core, &config, p, Some(9.0));
+        assert_eq!(core.voice_range(p), 2.0, "clamped to the bound");
+        state.set_admin_voice(&mut core, &config, p, Some(1.0));
+        assert_eq!(core.voice_range(p), 1.0);
+        let closed = VoiceRulesConfig {
+            clients_set_voice_range: false,
+            ..config
+        };
+        assert!(state.own_voice(&mut core, &closed, p, 1.0).is_err());
+    }
+}
