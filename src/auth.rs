@@ -88,6 +88,21 @@ pub fn generate_token(request: &TokenRequest, key: &[u8; 32]) -> Result<String, 
     generate_token_at(request, key, now(), PROTOCOL_ID)
 }
 
+/// [`generate_token`] carrying initial voice groups (#17) in the user data beside the realm
+/// (see [`token_user_data`](crate::protocol::token_user_data)): the server puts the client in
+/// them when it connects.
+///
+/// # Errors
+/// [`AuthError::Generate`] if netcode refuses the inputs.
+pub fn generate_token_with_groups(
+    request: &TokenRequest,
+    groups: &[crate::proximity::GroupId],
+    key: &[u8; 32],
+) -> Result<String, AuthError> {
+    let user_data = crate::protocol::token_user_data(request.realm, groups);
+    sign(request, key, now(), PROTOCOL_ID, &user_data)
+}
+
 /// [`generate_token`] with the clock and protocol id given (tests make expired and
 /// wrong-protocol tokens with it).
 ///
@@ -99,6 +114,22 @@ pub fn generate_token_at(
     now: Duration,
     protocol_id: u64,
 ) -> Result<String, AuthError> {
+    sign(
+        request,
+        key,
+        now,
+        protocol_id,
+        &request.realm.to_user_data(),
+    )
+}
+
+fn sign(
+    request: &TokenRequest,
+    key: &[u8; 32],
+    now: Duration,
+    protocol_id: u64,
+    user_data: &[u8; 256],
+) -> Result<String, AuthError> {
     let token = ConnectToken::generate(
         now,
         protocol_id,
@@ -106,7 +137,7 @@ pub fn generate_token_at(
         request.client_id,
         request.timeout_secs,
         vec![request.server],
-        Some(&request.realm.to_user_data()),
+        Some(user_data),
         key,
     )
     .map_err(|e| AuthError::Generate(e.to_string()))?;

@@ -277,3 +277,35 @@ fn the_client_plugin_blocks_shouts_and_knows_why() {
     );
     assert_eq!(causes(&h, a).arrival(PeerId(2)), None);
 }
+
+/// Secure mode: the backend signs the initial groups into the token; a client cannot pick them.
+#[test]
+fn signed_tokens_carry_the_party() {
+    use bevy::math::Vec3;
+    use mingle::auth::{TokenRequest, generate_token_with_groups, parse_key};
+    use mingle::client::PeerCauses;
+
+    let key = parse_key(&mingle::auth::generate_key()).unwrap();
+    let mut h = common::Harness::secure(MingleServerConfig::default(), key);
+    let token = |id: u64, server| {
+        let req = TokenRequest {
+            client_id: id,
+            realm: REALM,
+            server,
+            expire_secs: 60,
+            timeout_secs: 15,
+        };
+        generate_token_with_groups(&req, &[GroupId(3)], &key).unwrap()
+    };
+    let a = h
+        .connect_with_token(&token(1, h.addr()), Vec3::ZERO)
+        .unwrap();
+    h.connect_with_token(&token(2, h.addr()), Vec3::new(3000.0, 0.0, 0.0))
+        .unwrap();
+    assert!(
+        h.step_until(Duration::from_secs(5), |h| h.client(a).nearby()
+            == vec![PeerId(2)])
+    );
+    let causes = h.client(a).app.world().resource::<PeerCauses>();
+    assert_eq!(causes.arrival(PeerId(2)), Some(ArrivalCause::Group));
+}
