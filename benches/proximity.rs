@@ -1,5 +1,5 @@
 //! Proximity benchmarks: mingle's grid core against the original's brute-force scan, plus the
-//! real Bevy `FixedUpdate` system. See BENCHMARKS.md for figures and how to read them.
+//! real Bevy proximity tick schedule. See BENCHMARKS.md for figures and how to read them.
 //!
 //! Workload for moving cases: a uniform 2D world (XY plane) sized so a client has about 5
 //! neighbours within range 20; each tick 15 % of clients (chosen at random) move up to 1 unit;
@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use bevy::app::{App, FixedUpdate};
+use bevy::app::App;
 use bevy::ecs::message::Messages;
 use bevy::math::Vec3;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -17,7 +17,7 @@ use mingle::protocol::{PeerId, Realm, SpaceId};
 use mingle::proximity::{ClientHandle, PairChange, Proximity, ProximityConfig};
 use mingle::server::{
     MinglePeer, MinglePosition, MingleProximityPlugin, MingleSpace, NearbyPeers, PairEntered,
-    PairLeft, PeerDirectory,
+    PairLeft, PeerDirectory, ProximityTick,
 };
 
 const NEIGHBOURS: f64 = 5.0;
@@ -434,11 +434,14 @@ fn bench_proximity(c: &mut Criterion) {
     group.finish();
 }
 
-/// The real FixedUpdate proximity system over 100,000 client entities, messages included.
+/// The real proximity tick schedule over 100,000 client entities, messages included.
 fn bench_ecs(c: &mut Criterion) {
     let n = 100_000;
     let mut app = App::new();
-    app.add_plugins(MingleProximityPlugin { config: config() });
+    app.add_plugins(MingleProximityPlugin {
+        config: config(),
+        ..Default::default()
+    });
     let mut walk = Walk::uniform(n, 42);
     let mut entities = Vec::with_capacity(n);
     for (i, p) in walk.pos.iter().enumerate() {
@@ -466,7 +469,7 @@ fn bench_ecs(c: &mut Criterion) {
     world.insert_resource(directory);
 
     let run_tick = |app: &mut App| {
-        app.world_mut().run_schedule(FixedUpdate);
+        app.world_mut().run_schedule(ProximityTick);
         app.world_mut()
             .resource_mut::<Messages<PairEntered>>()
             .update();
@@ -500,7 +503,7 @@ fn bench_ecs(c: &mut Criterion) {
             for _ in 0..iters {
                 apply_moves(&mut app, &mut walk);
                 let start = Instant::now();
-                app.world_mut().run_schedule(FixedUpdate);
+                app.world_mut().run_schedule(ProximityTick);
                 total += start.elapsed();
                 app.world_mut()
                     .resource_mut::<Messages<PairEntered>>()

@@ -120,6 +120,7 @@ fn main() -> ExitCode {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..default()
         }));
+    server.update(); // binds the socket
     let addr = server.world().resource::<ServerAddress>().0;
     println!("server: listening on udp://{addr}");
 

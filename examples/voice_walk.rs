@@ -119,6 +119,7 @@ fn main() -> ExitCode {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..default()
         }));
+    server.update(); // binds the socket
     let addr = server.world().resource::<ServerAddress>().0;
     let (mic_a, ears_b) = (BufferAudio::new(), BufferAudio::new());
     let start = Vec3::new(START_X, 0.0, LANE_Z);

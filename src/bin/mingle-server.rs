@@ -11,7 +11,7 @@ use bevy::prelude::*;
 use clap::Parser;
 use mingle::auth::{generate_key, generate_token};
 use mingle::cli::{ServerArgs, ServerCommand, load_key, load_turn_secret};
-use mingle::server::{MingleServerPlugin, ServerAddress, bind_socket, install_prometheus};
+use mingle::server::{MingleServerPlugin, bind_socket, install_prometheus};
 
 /// Set by SIGTERM / SIGINT.
 #[derive(Resource, Clone)]
@@ -94,6 +94,7 @@ fn main() -> ExitCode {
         return fail(1, format!("cannot install the signal handler: {err}"));
     }
     let period = Duration::from_secs_f64(1.0 / config.loop_hz);
+    let local_addr = socket.local_addr().unwrap_or(config.bind);
     let mut plugin = MingleServerPlugin::with_socket(config.clone(), socket);
     if let Some(key) = key {
         plugin = plugin.with_private_key(key);
@@ -138,7 +139,7 @@ fn main() -> ExitCode {
     app.insert_resource(stop).add_systems(First, stop_on_signal);
     info!(
         "mingle-server listening on udp://{} (range {}, leave_range {}, tick {} Hz, loop {} Hz, max_clients {}, idle_timeout {} s, {}, metrics {})",
-        app.world().resource::<ServerAddress>().0,
+        local_addr,
         config.range,
         config.leave_range,
         config.tick_hz,

@@ -63,12 +63,15 @@ fn loopback_plugin(config: MingleServerConfig) -> MingleServerPlugin {
     })
 }
 
-/// A server app around `plugin`, one proximity tick per `update()`.
+/// A server app around `plugin`, one proximity tick per `update()` (each advances the app's
+/// clock by one tick period), started (its socket bound).
 fn app_around(plugin: MingleServerPlugin) -> App {
+    let period = Duration::from_secs_f64(1.0 / plugin.config.tick_hz);
     let mut app = App::new();
     app.add_plugins(MinimalPlugins)
-        .insert_resource(TimeUpdateStrategy::FixedTimesteps(1))
+        .insert_resource(TimeUpdateStrategy::ManualDuration(period))
         .add_plugins(plugin);
+    app.update();
     app
 }
 
