@@ -84,6 +84,21 @@ impl ServerLink {
         })
     }
 
+    /// Starts a new handshake on the same socket (after the last one ended): the server sees
+    /// the same address, which a connect token is bound to once used.
+    ///
+    /// # Errors
+    /// The token is unusable.
+    pub fn redial(&mut self, now: Duration, auth: ClientAuthentication) -> std::io::Result<()> {
+        self.netcode = NetcodeClient::new(now, auth).map_err(std::io::Error::other)?;
+        self.owes_ack = false;
+        self.last_write = f64::NEG_INFINITY;
+        self.netcode_due = Duration::ZERO;
+        // Datagrams of the old connection are of no use to the new one.
+        while self.socket.recv_from(&mut self.buffer[..]).is_ok() {}
+        Ok(())
+    }
+
     /// The link's UDP socket (to register it with a poller).
     pub fn socket(&self) -> &UdpSocket {
         &self.socket

@@ -30,7 +30,7 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, CandidateKind, Event, IceConnectionState, Input, Output, Rtc};
 
 use super::ice::{IceGatherer, Incoming, RelayCounts, kind_name, sdp_candidates};
-use super::{MingleClient, MingleIceServers, MingleSession, PeerEntered, PeerLeft, SignalReceived};
+use super::{MingleClient, MingleIceServers, MingleWelcome, PeerEntered, PeerLeft, SignalReceived};
 use crate::protocol::{ConnectionOutcome, PeerId};
 
 /// How links are made.
@@ -370,7 +370,7 @@ fn trickle_candidates(mut links: ResMut<WebRtcLinks>, mut mingle: MingleClient) 
 /// Queues an offer to each newcomer we should call; closes links to peers that left.
 fn follow_peers(
     mut links: ResMut<WebRtcLinks>,
-    session: Option<Res<MingleSession>>,
+    session: Option<Res<MingleWelcome>>,
     mut entered: MessageReader<PeerEntered>,
     mut left: MessageReader<PeerLeft>,
     mut closed: MessageWriter<LinkClosed>,

@@ -405,7 +405,7 @@ pub fn run(args: &LoadgenArgs) -> Result<Report, LoadgenError> {
     let connect_start = Instant::now();
     let mut last = Instant::now();
     while connect_start.elapsed() < CONNECT_TIMEOUT
-        && run.bots.iter().any(|b| !(b.is_connected() && b.welcomed))
+        && run.bots.iter().any(|b| !(b.is_connected() && b.welcomed()))
     {
         std::thread::sleep(FRAME);
         let dt = last.elapsed();
@@ -475,7 +475,7 @@ pub fn run(args: &LoadgenArgs) -> Result<Report, LoadgenError> {
         .bots
         .iter()
         .filter(|b| b.is_connected())
-        .map(|b| b.peers.len())
+        .map(|b| b.peers().len())
         .collect();
     sizes.sort_unstable();
     let peers_per_client = PeerCounts {

@@ -53,6 +53,7 @@ pub use components::{
 };
 pub use config::{
     ConfigError, DEFAULT_CONFIG_TOML, MAX_CLIENTS_LIMIT, MingleServerConfig, NotifyMode,
+    SpaceSettings,
 };
 #[cfg(feature = "debug-window")]
 pub use debug_window::{DemoLayout, MingleDebugWindowPlugin, PAIR_COLOR, space_color};
@@ -73,6 +74,16 @@ pub use udp::{
 };
 
 use crate::protocol::{PeerId, ServerToClient, encode_server};
+
+/// What a game server needs: the plugins, their configs, the client components and messages.
+pub mod prelude {
+    pub use super::{
+        MinglePeer, MinglePosition, MingleProximityPlugin, MingleServerConfig, MingleServerPlugin,
+        MingleServerStatus, MingleServerSystems, MingleSpace, PairEntered, PairLeft, PeerDirectory,
+    };
+    pub use crate::protocol::{PeerId, Realm, SpaceId};
+    pub use crate::proximity::DepartureCause;
+}
 
 /// The server's system sets, in the order they run within a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, SystemSet)]

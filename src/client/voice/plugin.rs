@@ -19,7 +19,7 @@ use super::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
 use super::mixer::Mixer;
 use super::spatial::SpatialConfig;
 use crate::client::{
-    LinkAudio, LinkClosed, LinkData, LinkOpened, MingleLocal, MingleSession, WebRtcLinks,
+    LinkAudio, LinkClosed, LinkData, LinkOpened, MingleLocal, MingleWelcome, WebRtcLinks,
 };
 use crate::protocol::PeerId;
 
@@ -316,7 +316,7 @@ fn run_frames(
     time: Res<Time<Real>>,
     audio: Option<ResMut<VoiceAudio>>,
     mut links: ResMut<WebRtcLinks>,
-    session: Option<Res<MingleSession>>,
+    session: Option<Res<MingleWelcome>>,
     locals: Query<&GlobalTransform, With<MingleLocal>>,
     mut stats: ResMut<VoiceStats>,
     mut speaking: MessageWriter<Speaking>,
