@@ -114,7 +114,7 @@ pub enum MingleConnectionState {
     },
     /// The connection dropped or could not be made; the next try is scheduled.
     Reconnecting {
-        /// Tries so far.
+        /// The number of the next try since the last connected session (1 is the first).
         attempt: u32,
         /// Why the last try ended.
         reason: DisconnectReason,
@@ -160,10 +160,23 @@ impl Connection {
     }
 }
 
-/// Seconds to wait before try number `attempt + 1` after `attempt` failed ones.
-pub(crate) fn backoff_secs(config: &MingleClientConfig, attempt: u32) -> f64 {
-    let doubled = config.reconnect_min_secs * 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
+/// Seconds to wait before the next try after `failed` tries since the last connected session
+/// (0 after a drop): `reconnect_min_secs`, doubled per failure, at most `reconnect_max_secs`.
+pub(crate) fn backoff_secs(config: &MingleClientConfig, failed: u32) -> f64 {
+    let doubled = config.reconnect_min_secs * 2f64.powi(failed.min(30) as i32);
     doubled.min(config.reconnect_max_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_minimum_to_the_maximum() {
+        let config = MingleClientConfig::default();
+        let waits: Vec<f64> = (0..7).map(|n| backoff_secs(&config, n)).collect();
+        assert_eq!(waits, vec![0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]);
+    }
 }
 
 fn unix_now() -> Duration {
@@ -308,8 +321,10 @@ pub(crate) fn watch_connection(mut parts: ConnectionParts) {
                 parts.set_state(MingleConnectionState::Disconnected);
             }
             _ => {
-                let attempt = parts.connection.attempt;
-                let wait = backoff_secs(&parts.config, attempt);
+                // Tries made since the last connected session (a drop of a connected one: 0).
+                let failed = parts.connection.attempt;
+                let attempt = failed + 1;
+                let wait = backoff_secs(&parts.config, failed);
                 info!("mingle: disconnected ({reason:?}); retrying in {wait:.1} s");
                 parts.connection.retry_at = Some(parts.time.elapsed_secs_f64() + wait);
                 parts.set_state(MingleConnectionState::Reconnecting {

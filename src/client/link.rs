@@ -122,6 +122,12 @@ impl ServerLink {
             // renet gave up (a channel error): tell the server at once.
             self.disconnect();
         }
+        if self.netcode.is_disconnected() {
+            // Over: nothing to read or time until the next dial (netcode would log an error
+            // on every update).
+            renet.disconnect_due_to_transport();
+            return;
+        }
         if read {
             while let Ok((len, from)) = self.socket.recv_from(&mut self.buffer[..]) {
                 if from != self.netcode.server_addr() {
