@@ -167,7 +167,7 @@ impl Plugin for MingleVoicePlugin {
     /// # Panics
     /// If libopus cannot create an encoder with `config.encoder` (a bitrate out of range).
     fn build(&self, app: &mut App) {
-        if !app.world().contains_resource::<WebRtcLinks>() {
+        if !app.is_plugin_added::<crate::client::MingleWebRtcPlugin>() {
             warn!("MingleVoicePlugin: add MingleWebRtcPlugin first; voice needs its links");
         }
         let encoder = VoiceEncoder::new(self.config.encoder)
