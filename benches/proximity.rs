@@ -378,7 +378,7 @@ fn bench_proximity(c: &mut Criterion) {
             })
             .collect();
         let mut core = Proximity::new(ProximityConfig {
-            max_peers: Some(8),
+            max_peers: std::num::NonZeroU32::new(8),
             ..config()
         });
         for (i, p) in pos.iter().enumerate() {

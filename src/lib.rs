@@ -63,6 +63,7 @@ pub mod loadgen;
 pub mod protocol;
 pub mod proximity;
 pub mod server;
+pub mod settings;
 
 /// What a game needs: the plugins, their configs, system sets and messages.
 pub mod prelude {

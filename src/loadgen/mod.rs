@@ -89,7 +89,7 @@ pub struct LoadgenArgs {
     pub leave_range: f32,
     /// Peer cap of the spawned server (`--max-peers`), also applied by the oracle check.
     #[arg(long)]
-    pub max_peers: Option<u32>,
+    pub max_peers: Option<std::num::NonZeroU32>,
     /// Seconds to let everything settle, standing still, before the peer sets are checked.
     #[arg(long, default_value_t = 1.5)]
     pub settle_secs: f64,

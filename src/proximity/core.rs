@@ -285,7 +285,7 @@ impl Proximity {
             range_sq: r.range * r.range,
             leave_sq: r.leave_range * r.leave_range,
             query_radius: r.leave_range * (1.0 + 1.0e-4),
-            cap: r.max_peers.unwrap_or(u32::MAX),
+            cap: r.max_peers.map_or(u32::MAX, std::num::NonZeroU32::get),
         };
         let z = match self.free_zones.pop() {
             Some(z) => {

@@ -175,7 +175,7 @@ impl Plugin for MingleServerPlugin {
         }
         app.add_plugins((
             MingleProximityPlugin {
-                config: config.proximity(),
+                config: config.proximity.clone(),
             },
             MingleMetricsPlugin,
         ));
