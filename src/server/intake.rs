@@ -82,12 +82,13 @@ pub(crate) fn intake(
                         continue;
                     }
                     Err(err) => {
-                        stats.decode_failures += 1;
                         health.decode_failures += 1;
                         debug!("{id}: undecodable message: {err}");
                         let reason = err.reject_reason();
                         if reason == RejectReason::PayloadTooLarge {
                             stats.oversized_payloads += 1;
+                        } else {
+                            stats.decode_failures += 1;
                         }
                         reject(&mut out, id, reason);
                         if health.decode_failures >= config.max_decode_failures {
@@ -166,7 +167,6 @@ pub(crate) fn intake(
                         peer: other,
                         outcome,
                     } => {
-                        stats.connection_reports += 1;
                         let word = match outcome {
                             ConnectionOutcome::Connected => {
                                 stats.reports_connected += 1;
@@ -237,14 +237,12 @@ fn relay_signal(
     payload: Vec<u8>,
 ) {
     let Some(target) = directory.get(to) else {
-        stats.signals_rejected += 1;
         stats.signals_to_unknown += 1;
         return reject(out, from, RejectReason::UnknownPeer { peer: to });
     };
     // NearbySets are symmetric, so the addressee's set answers for both sides.
     let introduced = nearby_sets.get(target).is_ok_and(|set| set.contains(from));
     if !introduced {
-        stats.signals_rejected += 1;
         stats.signals_to_strangers += 1;
         return reject(out, from, RejectReason::NotIntroduced { peer: to });
     }

@@ -53,7 +53,8 @@ pub use debug_window::{DemoLayout, MingleDebugWindowPlugin, PAIR_COLOR, space_co
 pub use ice::{IceRenewal, TurnSecret, ice_servers_message, is_turn_url, turn_rest_credential};
 pub use messages::{ConnectionReported, PairEntered, PairLeft};
 pub use metrics::{
-    IntroductionLedger, MetricsError, MingleMetricsPlugin, REPORT_TIMEOUT_SECS, install_prometheus,
+    COUNTERS, CounterSeries, HISTOGRAMS, IntroductionLedger, MetricsError, MingleMetricsPlugin,
+    REPORT_TIMEOUT_SECS, install_prometheus,
 };
 pub use stats::ServerStats;
 pub use tick::{MingleProximityPlugin, ProximityIndex};

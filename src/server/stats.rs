@@ -8,7 +8,10 @@ use super::components::PeerDirectory;
 use super::config::MingleServerConfig;
 use super::udp::ReceiveCounts;
 
-/// Running totals since startup. Read it from a system, or in tests.
+/// Running totals since startup. Read it from a system, or in tests. Each event is counted in
+/// one field; sums are methods ([`departures`](Self::departures),
+/// [`signals_rejected`](Self::signals_rejected), [`connection_reports`](Self::connection_reports)),
+/// and every field is exported under one metric name (`server::metrics::COUNTERS`).
 #[derive(Debug, Clone, Default, Resource)]
 pub struct ServerStats {
     /// Clients that connected.
@@ -19,8 +22,6 @@ pub struct ServerStats {
     pub position_updates: u64,
     /// Pairs introduced.
     pub introductions: u64,
-    /// Pairs that ended.
-    pub departures: u64,
     /// Pairs that ended because the two moved apart.
     pub departures_range: u64,
     /// Pairs that ended because one side disconnected.
@@ -33,14 +34,10 @@ pub struct ServerStats {
     pub refreshes: u64,
     /// Signals relayed to an introduced peer.
     pub signals_relayed: u64,
-    /// Signals refused (stranger, unknown id).
-    pub signals_rejected: u64,
     /// Signals refused because the addressee is not introduced to the sender.
     pub signals_to_strangers: u64,
     /// Signals refused because no connected client has the addressee's id.
     pub signals_to_unknown: u64,
-    /// Connection reports received.
-    pub connection_reports: u64,
     /// Reports of a link that connected.
     pub reports_connected: u64,
     /// Reports of a link that failed.
@@ -49,14 +46,15 @@ pub struct ServerStats {
     pub reports_timed_out: u64,
     /// Introductions for which a side sent no report within the report timeout.
     pub unreported_introductions: u64,
-    /// Messages that failed to decode.
+    /// Messages that failed to decode, oversized signal payloads apart (`oversized_payloads`).
     pub decode_failures: u64,
     /// Messages refused for arriving on the wrong channel.
     pub rejected_inputs: u64,
     /// Positions refused as NaN, infinite or out of world (not in `decode_failures`: they never
     /// disconnect a client).
     pub invalid_positions: u64,
-    /// Signals refused for an oversized payload (also counted in `decode_failures`).
+    /// Signals refused for an oversized payload (not in `decode_failures`; both count toward
+    /// the sender's disconnect).
     pub oversized_payloads: u64,
     /// Position updates dropped by the rate limit.
     pub rate_limited_positions: u64,
@@ -86,6 +84,26 @@ pub struct ServerStats {
     pub turn_credentials_issued: u64,
 }
 
+impl ServerStats {
+    /// Pairs that ended, every cause.
+    pub fn departures(&self) -> u64 {
+        self.departures_range
+            + self.departures_disconnect
+            + self.departures_space_change
+            + self.departures_replaced
+    }
+
+    /// Signals refused: to a stranger, to an unknown id, or with an oversized payload.
+    pub fn signals_rejected(&self) -> u64 {
+        self.signals_to_strangers + self.signals_to_unknown + self.oversized_payloads
+    }
+
+    /// Connection reports received, every outcome.
+    pub fn connection_reports(&self) -> u64 {
+        self.reports_connected + self.reports_failed + self.reports_timed_out
+    }
+}
+
 /// Logs one line of totals every `stats_interval_secs`.
 pub(crate) fn log_stats(
     stats: Res<ServerStats>,
@@ -107,11 +125,11 @@ pub(crate) fn log_stats(
         "mingle stats: clients={} introductions={} departures={} refreshes={} signals_relayed={} signals_rejected={} decode_failures={} position_updates={} peers_changed_sent={} snapshots_sent={} distance_checks={} reports_connected={} reports_failed={} reports_timed_out={} unreported_introductions={} ticks={} datagrams_in={} bytes_in={} datagrams_out={} bytes_out={} datagrams_rejected={}",
         directory.len(),
         stats.introductions,
-        stats.departures,
+        stats.departures(),
         stats.refreshes,
         stats.signals_relayed,
-        stats.signals_rejected,
-        stats.decode_failures,
+        stats.signals_rejected(),
+        stats.decode_failures + stats.oversized_payloads,
         stats.position_updates,
         stats.peers_changed_sent,
         stats.snapshots_sent,
