@@ -17,6 +17,7 @@
 //!     .run();
 //! ```
 
+mod baseline;
 mod components;
 mod config;
 #[cfg(feature = "debug-window")]
@@ -185,7 +186,7 @@ impl Plugin for MingleServerPlugin {
             .insert_resource(transport)
             .insert_resource(ServerAddress(addr))
             .insert_resource(config)
-            .init_resource::<outbox::PositionUpdates>()
+            .add_plugins(baseline::EveryUpdateBaseline)
             .configure_sets(
                 PreUpdate,
                 MingleServerSystems::Receive
