@@ -59,6 +59,7 @@
 pub mod auth;
 pub mod cli;
 pub mod client;
+pub mod kit;
 pub mod loadgen;
 pub mod protocol;
 pub mod proximity;

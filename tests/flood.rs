@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bevy::math::Vec3;
 use common::{Harness, ids};
+use mingle::kit::SplitMix64;
 use mingle::protocol::PROTOCOL_ID;
 use mingle::server::MAX_DATAGRAMS_PER_ADDRESS;
 use mingle::server::netcode_guard::{CONNECTION_REQUEST_BYTES, NETCODE_VERSION};
@@ -17,7 +18,7 @@ const BURST: u32 = 5_000;
 
 /// A netcode connection request that passes every check short of decrypting its token: the
 /// right version, protocol id, a future expiry, random nonce and token bytes.
-fn connection_request(rng: &mut u64) -> [u8; CONNECTION_REQUEST_BYTES] {
+fn connection_request(rng: &mut SplitMix64) -> [u8; CONNECTION_REQUEST_BYTES] {
     let mut request = [0u8; CONNECTION_REQUEST_BYTES];
     request[1..14].copy_from_slice(NETCODE_VERSION);
     request[14..22].copy_from_slice(&PROTOCOL_ID.to_le_bytes());
@@ -28,10 +29,7 @@ fn connection_request(rng: &mut u64) -> [u8; CONNECTION_REQUEST_BYTES] {
         + 300;
     request[22..30].copy_from_slice(&expires.to_le_bytes());
     for chunk in request[30..].chunks_mut(8) {
-        *rng ^= *rng << 13;
-        *rng ^= *rng >> 7;
-        *rng ^= *rng << 17;
-        chunk.copy_from_slice(&rng.to_le_bytes()[..chunk.len()]);
+        chunk.copy_from_slice(&rng.next_u64().to_le_bytes()[..chunk.len()]);
     }
     request
 }
@@ -43,7 +41,7 @@ fn a_connection_request_flood_is_cut_per_address_and_introductions_go_on() {
     let b = h.connect(2, Vec3::new(100.0, 0.0, 0.0));
     let flood = UdpSocket::bind("127.0.0.1:0").unwrap();
     flood.set_nonblocking(true).unwrap();
-    let mut rng = 0x1234_5678_u64;
+    let mut rng = SplitMix64::new(0x1234_5678);
     let mut sent = 0u32;
     let mut x = 100.0;
     let mut dropped_in_bursts = 0;

@@ -26,6 +26,7 @@ use report::Counters;
 use scenario::{Motion, Scenario};
 use server_process::ServerProcess;
 
+use crate::kit::ordered;
 use crate::protocol::{PeerId, Realm, SpaceId};
 use crate::proximity::{PairChange, Proximity, ProximityConfig};
 use crate::server::NotifyMode;
@@ -138,10 +139,6 @@ struct LatencyTracker {
     pending: FxHashMap<(PeerId, PeerId), (Instant, u8)>,
     samples_ms: Vec<f64>,
     recording: bool,
-}
-
-fn ordered(a: PeerId, b: PeerId) -> (PeerId, PeerId) {
-    if a < b { (a, b) } else { (b, a) }
 }
 
 impl LatencyTracker {

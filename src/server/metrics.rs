@@ -20,6 +20,7 @@ use super::MingleServerSystems;
 use super::components::MinglePeer;
 use super::messages::{ConnectionReported, PairEntered, PairLeft};
 use super::stats::ServerStats;
+use crate::kit::ordered;
 use crate::protocol::{ConnectionOutcome, PeerId, Realm};
 
 /// Seconds after an introduction within which both sides should have reported an outcome.
@@ -140,10 +141,6 @@ impl IntroductionLedger {
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
     }
-}
-
-fn ordered(a: PeerId, b: PeerId) -> (PeerId, PeerId) {
-    if a < b { (a, b) } else { (b, a) }
 }
 
 /// Follows each introduced pair from introduction to reports to departure.
