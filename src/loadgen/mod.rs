@@ -77,16 +77,16 @@ pub struct LoadgenArgs {
     #[arg(long, env = "MINGLE_SERVER_BIN")]
     pub server_bin: Option<PathBuf>,
     /// Notify mode for the spawned server.
-    #[arg(long, value_enum, default_value = "changes")]
+    #[arg(long, value_enum, default_value_t = NotifyMode::default())]
     pub notify: NotifyMode,
     /// Extra argument for the spawned server (repeatable), e.g. `--server-arg=--loop-hz=30`.
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     pub server_args: Vec<String>,
     /// Introduction distance the server uses (for the oracle and the spawned server).
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = ProximityConfig::default().range)]
     pub range: f32,
     /// Departure distance the server uses.
-    #[arg(long, default_value_t = 25.0)]
+    #[arg(long, default_value_t = ProximityConfig::default().leave_range)]
     pub leave_range: f32,
     /// Peer cap of the spawned server (`--max-peers`), also applied by the oracle check.
     #[arg(long)]
