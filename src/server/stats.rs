@@ -1,5 +1,7 @@
 //! Running totals of what the server did, and the periodic stats log line.
 
+use std::fmt::Write;
+
 use bevy::log::info;
 use bevy::prelude::{Res, ResMut, Resource, Time};
 use bevy::time::Real;
@@ -104,6 +106,36 @@ impl ServerStats {
     }
 }
 
+/// Reads one total from the stats.
+type Total = fn(&ServerStats) -> u64;
+
+/// The totals of the stats log line, in order: each key beside where its value comes from.
+/// `mingle-loadgen` reads some of them back (`loadgen/server_process.rs`).
+const LOG_LINE: &[(&str, Total)] = &[
+    ("introductions", |s| s.introductions),
+    ("departures", ServerStats::departures),
+    ("refreshes", |s| s.refreshes),
+    ("signals_relayed", |s| s.signals_relayed),
+    ("signals_rejected", ServerStats::signals_rejected),
+    ("decode_failures", |s| {
+        s.decode_failures + s.oversized_payloads
+    }),
+    ("position_updates", |s| s.position_updates),
+    ("peers_changed_sent", |s| s.peers_changed_sent),
+    ("snapshots_sent", |s| s.snapshots_sent),
+    ("distance_checks", |s| s.distance_checks),
+    ("reports_connected", |s| s.reports_connected),
+    ("reports_failed", |s| s.reports_failed),
+    ("reports_timed_out", |s| s.reports_timed_out),
+    ("unreported_introductions", |s| s.unreported_introductions),
+    ("ticks", |s| s.ticks),
+    ("datagrams_in", |s| s.receive.datagrams),
+    ("bytes_in", |s| s.receive.bytes),
+    ("datagrams_out", |s| s.datagrams_out),
+    ("bytes_out", |s| s.bytes_out),
+    ("datagrams_rejected", |s| s.receive.rejected()),
+];
+
 /// Logs one line of totals every `stats_interval_secs`.
 pub(crate) fn log_stats(
     stats: Res<ServerStats>,
@@ -121,30 +153,12 @@ pub(crate) fn log_stats(
         return;
     }
     *next_at = now + config.stats_interval_secs;
-    info!(
-        "mingle stats: clients={} introductions={} departures={} refreshes={} signals_relayed={} signals_rejected={} decode_failures={} position_updates={} peers_changed_sent={} snapshots_sent={} distance_checks={} reports_connected={} reports_failed={} reports_timed_out={} unreported_introductions={} ticks={} datagrams_in={} bytes_in={} datagrams_out={} bytes_out={} datagrams_rejected={}",
-        directory.len(),
-        stats.introductions,
-        stats.departures(),
-        stats.refreshes,
-        stats.signals_relayed,
-        stats.signals_rejected(),
-        stats.decode_failures + stats.oversized_payloads,
-        stats.position_updates,
-        stats.peers_changed_sent,
-        stats.snapshots_sent,
-        stats.distance_checks,
-        stats.reports_connected,
-        stats.reports_failed,
-        stats.reports_timed_out,
-        stats.unreported_introductions,
-        stats.ticks,
-        stats.receive.datagrams,
-        stats.receive.bytes,
-        stats.datagrams_out,
-        stats.bytes_out,
-        stats.receive.rejected(),
-    );
+    let mut line = format!("mingle stats: clients={}", directory.len());
+    for (key, read) in LOG_LINE {
+        // Writing to a String cannot fail.
+        let _ = write!(line, " {key}={}", read(&stats));
+    }
+    info!("{line}");
 }
 
 /// Advances `ServerStats::ticks` (kept apart so the tick system stays about proximity only).
