@@ -76,6 +76,7 @@ pub mod auth;
 pub mod cli;
 #[cfg(feature = "client")]
 pub mod client;
+pub mod kit;
 /// The load generator behind `mingle-loadgen` (feature `tools`): for the binary, not an API.
 #[cfg(feature = "tools")]
 #[doc(hidden)]
@@ -84,6 +85,7 @@ pub mod protocol;
 pub mod proximity;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod settings;
 
 /// What a game needs from both sides: [`client::prelude`] and [`server::prelude`].
 #[cfg(all(feature = "client", feature = "server"))]

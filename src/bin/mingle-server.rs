@@ -8,7 +8,6 @@ use std::time::Duration;
 use bevy::app::ScheduleRunnerPlugin;
 use bevy::log::{LogPlugin, info};
 use bevy::prelude::*;
-use clap::Parser;
 use mingle::auth::{generate_key, generate_token};
 use mingle::cli::{ServerArgs, ServerCommand, load_key, load_turn_secret};
 use mingle::server::{MingleServerPlugin, bind_socket, install_prometheus};
@@ -29,7 +28,7 @@ fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let args = ServerArgs::parse();
+    let args = ServerArgs::parse_with_defaults();
     let key = match load_key(args.key_file.as_deref()) {
         Ok(key) => key,
         Err(err) => return fail(2, err),
@@ -140,8 +139,8 @@ fn main() -> ExitCode {
     info!(
         "mingle-server listening on udp://{} (range {}, leave_range {}, tick {} Hz, loop {} Hz, max_clients {}, idle_timeout {} s, {}, metrics {})",
         local_addr,
-        config.range,
-        config.leave_range,
+        config.proximity.range,
+        config.proximity.leave_range,
         config.tick_hz,
         config.loop_hz,
         config.max_clients,

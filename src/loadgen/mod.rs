@@ -26,6 +26,7 @@ use report::Counters;
 use scenario::{Motion, Scenario};
 use server_process::ServerProcess;
 
+use crate::kit::ordered;
 use crate::protocol::{PeerId, Realm, SpaceId};
 use crate::proximity::{PairChange, Proximity, ProximityConfig};
 use crate::server::NotifyMode;
@@ -76,20 +77,20 @@ pub struct LoadgenArgs {
     #[arg(long, env = "MINGLE_SERVER_BIN")]
     pub server_bin: Option<PathBuf>,
     /// Notify mode for the spawned server.
-    #[arg(long, value_enum, default_value = "changes")]
+    #[arg(long, value_enum, default_value_t = NotifyMode::default())]
     pub notify: NotifyMode,
     /// Extra argument for the spawned server (repeatable), e.g. `--server-arg=--loop-hz=30`.
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     pub server_args: Vec<String>,
     /// Introduction distance the server uses (for the oracle and the spawned server).
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = ProximityConfig::default().range)]
     pub range: f32,
     /// Departure distance the server uses.
-    #[arg(long, default_value_t = 25.0)]
+    #[arg(long, default_value_t = ProximityConfig::default().leave_range)]
     pub leave_range: f32,
     /// Peer cap of the spawned server (`--max-peers`), also applied by the oracle check.
     #[arg(long)]
-    pub max_peers: Option<u32>,
+    pub max_peers: Option<std::num::NonZeroU32>,
     /// Seconds to let everything settle, standing still, before the peer sets are checked.
     #[arg(long, default_value_t = 1.5)]
     pub settle_secs: f64,
@@ -138,10 +139,6 @@ struct LatencyTracker {
     pending: FxHashMap<(PeerId, PeerId), (Instant, u8)>,
     samples_ms: Vec<f64>,
     recording: bool,
-}
-
-fn ordered(a: PeerId, b: PeerId) -> (PeerId, PeerId) {
-    if a < b { (a, b) } else { (b, a) }
 }
 
 impl LatencyTracker {

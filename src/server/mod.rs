@@ -23,6 +23,7 @@
 //!     .run();
 //! ```
 
+mod baseline;
 mod components;
 mod config;
 #[cfg(feature = "debug-window")]
@@ -53,14 +54,14 @@ pub use components::{
 };
 pub use config::{
     ConfigError, DEFAULT_CONFIG_TOML, MAX_CLIENTS_LIMIT, MingleServerConfig, NotifyMode,
-    SpaceSettings,
 };
 #[cfg(feature = "debug-window")]
 pub use debug_window::{DemoLayout, MingleDebugWindowPlugin, PAIR_COLOR, space_color};
 pub use ice::{IceRenewal, TurnSecret, ice_servers_message, is_turn_url, turn_rest_credential};
 pub use messages::{ConnectionReported, PairEntered, PairLeft};
 pub use metrics::{
-    IntroductionLedger, MetricsError, MingleMetricsPlugin, REPORT_TIMEOUT_SECS, install_prometheus,
+    COUNTERS, CounterSeries, HISTOGRAMS, IntroductionLedger, MetricsError, MingleMetricsPlugin,
+    REPORT_TIMEOUT_SECS, install_prometheus,
 };
 pub use stats::ServerStats;
 pub use tick::{MingleProximityPlugin, ProximityClock, ProximityIndex, ProximityTick};
@@ -187,7 +188,7 @@ impl Plugin for MingleServerPlugin {
         }
         app.add_plugins((
             MingleProximityPlugin {
-                config: config.proximity(),
+                config: config.proximity.clone(),
                 tick_hz: config.tick_hz,
             },
             MingleMetricsPlugin,
@@ -199,7 +200,7 @@ impl Plugin for MingleServerPlugin {
         })
         .insert_resource(MingleServerStatus::Starting)
         .insert_resource(config)
-        .init_resource::<outbox::PositionUpdates>()
+        .add_plugins(baseline::EveryUpdateBaseline)
         .configure_sets(
             PreUpdate,
             MingleServerSystems::Receive

@@ -207,7 +207,6 @@ fn proximity_tick(
                         set.remove(other);
                     }
                 }
-                stats.departures += 1;
                 match cause {
                     DepartureCause::Range => stats.departures_range += 1,
                     DepartureCause::Disconnect => stats.departures_disconnect += 1,

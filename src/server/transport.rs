@@ -170,8 +170,8 @@ pub(crate) fn on_server_event(
                 id,
                 &ServerToClient::Welcome {
                     you: id,
-                    range: config.range,
-                    leave_range: config.leave_range,
+                    range: config.proximity.range,
+                    leave_range: config.proximity.leave_range,
                     tick_hz: config.tick_hz as f32,
                 },
             );
