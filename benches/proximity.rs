@@ -1,5 +1,5 @@
 //! Proximity benchmarks: mingle's grid core against the original's brute-force scan, plus the
-//! real Bevy `FixedUpdate` system. See BENCHMARKS.md for figures and how to read them.
+//! real Bevy proximity tick schedule. See BENCHMARKS.md for figures and how to read them.
 //!
 //! Workload for moving cases: a uniform 2D world (XY plane) sized so a client has about 5
 //! neighbours within range 20; each tick 15 % of clients (chosen at random) move up to 1 unit;
@@ -9,15 +9,16 @@ use std::collections::HashSet;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use bevy::app::{App, FixedUpdate};
+use bevy::app::App;
 use bevy::ecs::message::Messages;
 use bevy::math::Vec3;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use mingle::kit::SplitMix64;
 use mingle::protocol::{PeerId, Realm, SpaceId};
 use mingle::proximity::{ClientHandle, PairChange, Proximity, ProximityConfig};
 use mingle::server::{
     MinglePeer, MinglePosition, MingleProximityPlugin, MingleSpace, NearbyPeers, PairEntered,
-    PairLeft, PeerDirectory,
+    PairLeft, PeerDirectory, ProximityTick,
 };
 
 const NEIGHBOURS: f64 = 5.0;
@@ -26,34 +27,14 @@ const LEAVE: f32 = 25.0;
 const MOVING: f64 = 0.15;
 const WARMUP_TICKS: usize = 20;
 
-/// SplitMix64: tiny, seeded, good enough to scatter clients.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-    fn signed(&mut self) -> f32 {
-        self.unit() * 2.0 - 1.0
-    }
-}
-
 /// Side of a square world where `n` uniform clients have ~NEIGHBOURS within RANGE.
 fn world_side(n: usize) -> f32 {
-    let density = NEIGHBOURS / (std::f64::consts::PI * (RANGE as f64).powi(2));
-    (n as f64 / density).sqrt() as f32
+    mingle::kit::world_side(n, NEIGHBOURS, RANGE)
 }
 
 /// A world of clients and the moves of the next tick.
 struct Walk {
-    rng: Rng,
+    rng: SplitMix64,
     pos: Vec<[f32; 3]>,
     moves: Vec<u32>,
     /// The two axes clients spread and walk along: XY for a 2D game, XZ for a 3D Y-up one.
@@ -63,7 +44,7 @@ struct Walk {
 impl Walk {
     /// A 2D world on the XY plane.
     fn uniform(n: usize, seed: u64) -> Self {
-        let mut rng = Rng(seed);
+        let mut rng = SplitMix64::new(seed);
         let side = world_side(n);
         let pos = (0..n)
             .map(|_| [rng.unit() * side, rng.unit() * side, 0.0])
@@ -93,7 +74,7 @@ impl Walk {
         let n = self.pos.len();
         let count = (n as f64 * MOVING) as usize;
         for _ in 0..count {
-            let i = (self.rng.next() % n as u64) as u32;
+            let i = (self.rng.next_u64() % n as u64) as u32;
             let p = &mut self.pos[i as usize];
             p[self.ground[0]] += self.rng.signed() * 0.7;
             p[self.ground[1]] += self.rng.signed() * 0.7;
@@ -303,13 +284,13 @@ fn bench_proximity(c: &mut Criterion) {
         // Groups of 5-10 within 5 units of their centre, centres 100 units apart; 15 % of
         // groups step together each tick, alternately forth and back, so no pair changes.
         let n = 100_000;
-        let mut rng = Rng(7);
+        let mut rng = SplitMix64::new(7);
         let mut pos = Vec::with_capacity(n);
         let mut groups: Vec<(u32, u32)> = Vec::new();
         let per_row = (n as f64 / 7.5).sqrt().ceil() as usize;
         let mut g = 0usize;
         while pos.len() < n {
-            let size = (5 + rng.next() % 6) as usize;
+            let size = (5 + rng.next_u64() % 6) as usize;
             let size = size.min(n - pos.len());
             let (cx, cy) = ((g % per_row) as f32 * 100.0, (g / per_row) as f32 * 100.0);
             groups.push((pos.len() as u32, size as u32));
@@ -369,7 +350,7 @@ fn bench_proximity(c: &mut Criterion) {
         // 10,000 clients in 10 dense clusters (radius 30, ~250 within range of each), cap 8;
         // each tick 15 % of them mill about, pulled back towards their cluster's centre.
         let n = 10_000;
-        let mut rng = Rng(11);
+        let mut rng = SplitMix64::new(11);
         let centres: Vec<[f32; 2]> = (0..10).map(|k| [k as f32 * 500.0, 0.0]).collect();
         let mut pos: Vec<[f32; 3]> = (0..n)
             .map(|i| {
@@ -379,7 +360,7 @@ fn bench_proximity(c: &mut Criterion) {
             })
             .collect();
         let mut core = Proximity::new(ProximityConfig {
-            max_peers: Some(8),
+            max_peers: std::num::NonZeroU32::new(8),
             ..config()
         });
         for (i, p) in pos.iter().enumerate() {
@@ -389,10 +370,10 @@ fn bench_proximity(c: &mut Criterion) {
         let mut out = Vec::new();
         core.tick(&mut out);
         let mut moves = Vec::new();
-        let step = |pos: &mut Vec<[f32; 3]>, moves: &mut Vec<u32>, rng: &mut Rng| {
+        let step = |pos: &mut Vec<[f32; 3]>, moves: &mut Vec<u32>, rng: &mut SplitMix64| {
             moves.clear();
             for _ in 0..(n as f64 * MOVING) as usize {
-                let i = (rng.next() % n as u64) as usize;
+                let i = (rng.next_u64() % n as u64) as usize;
                 let c = centres[i % centres.len()];
                 let p = &mut pos[i];
                 p[0] += rng.signed() * 0.7 + (c[0] - p[0]) * 0.01;
@@ -435,11 +416,14 @@ fn bench_proximity(c: &mut Criterion) {
     group.finish();
 }
 
-/// The real FixedUpdate proximity system over 100,000 client entities, messages included.
+/// The real proximity tick schedule over 100,000 client entities, messages included.
 fn bench_ecs(c: &mut Criterion) {
     let n = 100_000;
     let mut app = App::new();
-    app.add_plugins(MingleProximityPlugin { config: config() });
+    app.add_plugins(MingleProximityPlugin {
+        config: config(),
+        ..Default::default()
+    });
     let mut walk = Walk::uniform(n, 42);
     let mut entities = Vec::with_capacity(n);
     for (i, p) in walk.pos.iter().enumerate() {
@@ -467,7 +451,7 @@ fn bench_ecs(c: &mut Criterion) {
     world.insert_resource(directory);
 
     let run_tick = |app: &mut App| {
-        app.world_mut().run_schedule(FixedUpdate);
+        app.world_mut().run_schedule(ProximityTick);
         app.world_mut()
             .resource_mut::<Messages<PairEntered>>()
             .update();
@@ -501,7 +485,7 @@ fn bench_ecs(c: &mut Criterion) {
             for _ in 0..iters {
                 apply_moves(&mut app, &mut walk);
                 let start = Instant::now();
-                app.world_mut().run_schedule(FixedUpdate);
+                app.world_mut().run_schedule(ProximityTick);
                 total += start.elapsed();
                 app.world_mut()
                     .resource_mut::<Messages<PairEntered>>()

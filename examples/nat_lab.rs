@@ -29,7 +29,7 @@ use bevy::app::ScheduleRunnerPlugin;
 use bevy::prelude::*;
 use mingle::client::{
     LinkData, LinkFailed, LinkOpened, MingleClientConfig, MingleClientPlugin, MingleLocal,
-    MingleWebRtcPlugin, PeerEntered, WebRtcConfig, WebRtcLinks,
+    MingleServer, MingleWebRtcPlugin, PeerEntered, WebRtcConfig, WebRtcLinks,
 };
 use mingle::protocol::{PeerId, Realm};
 use mingle::server::{MingleServerConfig, MingleServerPlugin, ServerStats, TurnSecret};
@@ -146,13 +146,17 @@ fn play(args: &[String]) -> ExitCode {
     let peer = PeerId(3 - id);
     let mut app = App::new();
     app.add_plugins(MinimalPlugins)
-        .add_plugins(MingleClientPlugin::new(MingleClientConfig {
-            server: SERVER.parse().expect("a socket address"),
-            client_id: id,
-            realm: Realm(0),
-            position_hz: 60.0,
-            ..default()
-        }))
+        .add_plugins(
+            MingleClientPlugin::new(MingleClientConfig {
+                position_hz: 60.0,
+                ..default()
+            })
+            .connect_to(MingleServer::Unsecure {
+                server: SERVER.parse().expect("a socket address"),
+                id: PeerId(id),
+                realm: Realm(0),
+            }),
+        )
         .add_plugins(MingleWebRtcPlugin {
             config: WebRtcConfig {
                 bind,

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use mingle::client::{
     LinkClosed, LinkData, LinkOpened, MingleClientConfig, MingleClientPlugin, MingleLocal,
-    MingleWebRtcPlugin, PeerEntered, PeerLeft, WebRtcLinks,
+    MingleServer, MingleWebRtcPlugin, PeerEntered, PeerLeft, WebRtcLinks,
 };
 use mingle::protocol::{PeerId, Realm};
 use mingle::server::{MingleServerConfig, MingleServerPlugin, ServerAddress, ServerStats};
@@ -67,13 +67,17 @@ struct Player(&'static str);
 fn player(name: &'static str, id: u64, server: SocketAddr, x: f32) -> App {
     let mut app = App::new();
     app.add_plugins(MinimalPlugins)
-        .add_plugins(MingleClientPlugin::new(MingleClientConfig {
-            server,
-            client_id: id,
-            realm: Realm(0),
-            position_hz: 60.0,
-            ..default()
-        }))
+        .add_plugins(
+            MingleClientPlugin::new(MingleClientConfig {
+                position_hz: 60.0,
+                ..default()
+            })
+            .connect_to(MingleServer::Unsecure {
+                server,
+                id: PeerId(id),
+                realm: Realm(0),
+            }),
+        )
         .add_plugins(MingleWebRtcPlugin::default())
         .insert_resource(Player(name))
         .init_resource::<Story>()
@@ -120,6 +124,7 @@ fn main() -> ExitCode {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..default()
         }));
+    server.update(); // binds the socket
     let addr = server.world().resource::<ServerAddress>().0;
     println!("server: listening on udp://{addr}");
 

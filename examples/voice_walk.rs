@@ -22,7 +22,8 @@ use mingle::client::voice::{
     BufferAudio, MingleVoicePlugin, SAMPLE_RATE, SpatialConfig, VoiceAudio, VoiceConfig, VoiceStats,
 };
 use mingle::client::{
-    MingleClientConfig, MingleClientPlugin, MingleLocal, MingleWebRtcPlugin, WebRtcLinks,
+    MingleClientConfig, MingleClientPlugin, MingleLocal, MingleServer, MingleWebRtcPlugin,
+    WebRtcLinks,
 };
 use mingle::protocol::{PeerId, Realm};
 use mingle::server::{MingleServerConfig, MingleServerPlugin, ServerAddress};
@@ -64,13 +65,17 @@ fn rms(x: &[f32]) -> f32 {
 fn player(id: u64, server: SocketAddr, at: Vec3, audio: BufferAudio) -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, TransformPlugin))
-        .add_plugins(MingleClientPlugin::new(MingleClientConfig {
-            server,
-            client_id: id,
-            realm: Realm(0),
-            position_hz: 30.0,
-            ..default()
-        }))
+        .add_plugins(
+            MingleClientPlugin::new(MingleClientConfig {
+                position_hz: 30.0,
+                ..default()
+            })
+            .connect_to(MingleServer::Unsecure {
+                server,
+                id: PeerId(id),
+                realm: Realm(0),
+            }),
+        )
         .add_plugins(MingleWebRtcPlugin::default())
         .add_plugins(MingleVoicePlugin::default())
         .insert_resource(VoiceAudio::new(audio));
@@ -119,6 +124,7 @@ fn main() -> ExitCode {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..default()
         }));
+    server.update(); // binds the socket
     let addr = server.world().resource::<ServerAddress>().0;
     let (mic_a, ears_b) = (BufferAudio::new(), BufferAudio::new());
     let start = Vec3::new(START_X, 0.0, LANE_Z);

@@ -15,10 +15,10 @@ use bevy::log::LogPlugin;
 use bevy::prelude::*;
 use clap::Parser;
 use mingle::client::{
-    MingleClientConfig, MingleClientPlugin, MingleLocal, MingleSession, PeerEntered, PeerLeft,
+    MingleClientPlugin, MingleLocal, MingleServer, MingleWelcome, PeerEntered, PeerLeft,
     mingle_connected,
 };
-use mingle::protocol::{Realm, SpaceId};
+use mingle::protocol::{PeerId, Realm, SpaceId};
 
 /// A walking mingle client.
 #[derive(Debug, Clone, Parser, Resource)]
@@ -52,11 +52,10 @@ fn main() {
         .add_plugins((
             MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::from_millis(16))),
             LogPlugin::default(),
-            MingleClientPlugin::new(MingleClientConfig {
+            MingleClientPlugin::default().connect_to(MingleServer::Unsecure {
                 server: args.server,
-                client_id: args.id,
+                id: PeerId(args.id),
                 realm: Realm(0),
-                ..default()
             }),
         ))
         .insert_resource(args.clone())
@@ -84,7 +83,7 @@ fn walk(args: Res<Args>, time: Res<Time>, mut player: Single<&mut Transform, Wit
     }
 }
 
-fn log_welcome(session: Option<Res<MingleSession>>) {
+fn log_welcome(session: Option<Res<MingleWelcome>>) {
     if let Some(s) = session.filter(|s| s.is_added()) {
         info!(
             "welcomed as {} (range {}, leave_range {})",

@@ -3,7 +3,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use std::num::NonZeroU32;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::auth::{TokenRequest, parse_key};
 use crate::protocol::Realm;
@@ -47,64 +49,65 @@ pub struct ServerArgs {
     #[cfg(feature = "debug-window")]
     #[arg(long)]
     pub exit_after_frames: Option<u32>,
-    /// The address clients dial, written into tokens [default: the bound address].
+    /// The address clients dial, written into tokens (unset: the bound address).
     #[arg(long, env = "MINGLE_PUBLIC_ADDR", value_name = "ADDR")]
     pub public_addr: Option<SocketAddr>,
     /// TOML config file to load instead of the embedded defaults.
     #[arg(long, env = "MINGLE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// UDP address to listen on [default: 127.0.0.1:5000].
+    /// UDP address to listen on
     #[arg(long, env = "MINGLE_BIND", value_name = "ADDR")]
     pub bind: Option<SocketAddr>,
-    /// Introduction distance in world units [default: 20].
+    /// Introduction distance in world units
     #[arg(long, env = "MINGLE_RANGE", allow_negative_numbers = true)]
     pub range: Option<f32>,
-    /// Departure distance in world units, >= range [default: 25].
+    /// Departure distance in world units, >= range
     #[arg(long, env = "MINGLE_LEAVE_RANGE", allow_negative_numbers = true)]
     pub leave_range: Option<f32>,
-    /// Proximity ticks per second [default: 20].
+    /// Proximity ticks per second
     #[arg(long, env = "MINGLE_TICK_HZ", allow_negative_numbers = true)]
     pub tick_hz: Option<f64>,
-    /// App updates (socket reads/writes) per second, >= tick rate [default: 20].
+    /// App updates (socket reads/writes) per second, >= tick rate
     #[arg(long, env = "MINGLE_LOOP_HZ", allow_negative_numbers = true)]
     pub loop_hz: Option<f64>,
-    /// Most clients at once, 1..=16384 [default: 1024].
+    /// Most clients at once, 1..=16384
     #[arg(long, env = "MINGLE_MAX_CLIENTS")]
     pub max_clients: Option<usize>,
-    /// Seconds of silence before a client is disconnected [default: 15].
+    /// Seconds of silence before a client is disconnected
     #[arg(long, env = "MINGLE_IDLE_TIMEOUT_SECS", allow_negative_numbers = true)]
     pub idle_timeout_secs: Option<f64>,
     /// Undecodable messages tolerated per client before disconnecting it; invalid positions
-    /// never count [default: 10].
+    /// never count
     #[arg(long, env = "MINGLE_MAX_DECODE_FAILURES")]
     pub max_decode_failures: Option<u32>,
-    /// Seconds between stats lines in the log [default: 60].
+    /// Seconds between stats lines in the log
     #[arg(
         long,
         env = "MINGLE_STATS_INTERVAL_SECS",
         allow_negative_numbers = true
     )]
     pub stats_interval_secs: Option<f64>,
-    /// Most position updates a client may send per second [default: 30].
+    /// Most position updates a client may send per second
     #[arg(long, env = "MINGLE_MAX_POSITION_HZ", allow_negative_numbers = true)]
     pub max_position_hz: Option<f64>,
-    /// Refresh requests a client may send per second [default: 1].
+    /// Refresh requests a client may send per second
     #[arg(long, env = "MINGLE_REFRESH_PER_SEC", allow_negative_numbers = true)]
     pub refresh_per_sec: Option<f64>,
-    /// Refresh requests a client may send in a burst [default: 5].
+    /// Refresh requests a client may send in a burst
     #[arg(long, env = "MINGLE_REFRESH_BURST")]
     pub refresh_burst: Option<u32>,
-    /// Most introduced peers per client, nearest first; 0 is unlimited [default: 0].
-    #[arg(long, env = "MINGLE_MAX_PEERS")]
-    pub max_peers: Option<u32>,
-    /// With a cap, replace a pair only for a candidate nearer by this much [default: 2].
+    /// Most introduced peers per client, nearest first: a number, or `unlimited`
+    /// (unset: the file's, unlimited by default)
+    #[arg(long, env = "MINGLE_MAX_PEERS", value_name = "N|unlimited", value_parser = parse_cap)]
+    pub max_peers: Option<PeerCap>,
+    /// With a cap, replace a pair only for a candidate nearer by this much
     #[arg(long, env = "MINGLE_REPLACE_MARGIN", allow_negative_numbers = true)]
     pub replace_margin: Option<f32>,
-    /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464 [default: off].
+    /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464 (unset: off).
     #[arg(long, env = "MINGLE_METRICS_ADDR", value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
     /// STUN/TURN URLs for clients, comma-separated, e.g.
-    /// `stun:turn.example.com:3478,turn:turn.example.com:3478?transport=udp` [default: none].
+    /// `stun:turn.example.com:3478,turn:turn.example.com:3478?transport=udp`
     #[arg(
         long,
         env = "MINGLE_ICE_SERVERS",
@@ -116,23 +119,35 @@ pub struct ServerArgs {
     /// MINGLE_TURN_SECRET. Needed for TURN URLs. Never logged.
     #[arg(long, env = "MINGLE_TURN_SECRET_FILE", value_name = "FILE")]
     pub turn_secret_file: Option<PathBuf>,
-    /// Lifetime of each client's TURN credentials, seconds [default: 3600].
+    /// Lifetime of each client's TURN credentials, seconds
     #[arg(long, env = "MINGLE_TURN_CREDENTIAL_TTL_SECS")]
     pub turn_credential_ttl_secs: Option<u64>,
-    /// What to send when peer sets change [default: changes].
+    /// What to send when peer sets change
     #[arg(long, env = "MINGLE_NOTIFY", value_enum)]
     pub notify: Option<NotifyMode>,
     /// Serve the voice rules' admin HTTP API at http://ADDR/v1/, e.g. 127.0.0.1:9465
-    /// [default: off]. Off loopback it needs a bearer secret.
+    /// (unset: off). Off loopback it needs a bearer secret.
     #[arg(long, env = "MINGLE_ADMIN_ADDR", value_name = "ADDR")]
     pub admin_addr: Option<SocketAddr>,
     /// File holding the admin API's bearer secret; alternatively set MINGLE_ADMIN_SECRET.
     /// Never logged.
     #[arg(long, env = "MINGLE_ADMIN_SECRET_FILE", value_name = "FILE")]
     pub admin_secret_file: Option<PathBuf>,
-    /// Most members of one voice group [default: 16].
+    /// Most members of one voice group; joins beyond are refused
     #[arg(long, env = "MINGLE_MAX_GROUP_SIZE")]
     pub max_group_size: Option<u32>,
+    /// Smallest voice range multiplier (a whisper), in (0, 1]
+    #[arg(long, env = "MINGLE_MIN_VOICE_RANGE")]
+    pub min_voice_range: Option<f32>,
+    /// Largest voice range multiplier (a shout), in [1, 4]
+    #[arg(long, env = "MINGLE_MAX_VOICE_RANGE")]
+    pub max_voice_range: Option<f32>,
+    /// Whether clients may set their own voice range (within the bounds)
+    #[arg(long, env = "MINGLE_CLIENTS_SET_VOICE_RANGE", value_name = "BOOL")]
+    pub clients_set_voice_range: Option<bool>,
+    /// Most peers one client may block for its session
+    #[arg(long, env = "MINGLE_MAX_SESSION_BLOCKS")]
+    pub max_session_blocks: Option<u32>,
 }
 
 /// `mingle-server` subcommands.
@@ -248,7 +263,70 @@ impl ServerCommand {
     }
 }
 
+/// A peer cap as given on the command line: a positive number, or `unlimited` (`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerCap(pub Option<NonZeroU32>);
+
+fn parse_cap(text: &str) -> Result<PeerCap, String> {
+    if text == "unlimited" {
+        return Ok(PeerCap(None));
+    }
+    text.parse::<NonZeroU32>()
+        .map(|n| PeerCap(Some(n)))
+        .map_err(|e| format!("{e}: give a positive number or `unlimited`"))
+}
+
+/// Each setting's shipped value, from [`MingleServerConfig::default`], by its name in the file
+/// (nested tables searched too): what `--help` shows as a flag's default.
+pub fn shipped_defaults() -> Vec<(String, String)> {
+    fn walk(table: &toml::Table, out: &mut Vec<(String, String)>) {
+        for (key, value) in table {
+            let shown = match value {
+                toml::Value::Table(inner) => {
+                    walk(inner, out);
+                    continue;
+                }
+                toml::Value::String(text) => text.clone(),
+                toml::Value::Array(items) if items.is_empty() => "none".to_owned(),
+                toml::Value::Array(items) => {
+                    let items: Vec<String> = items.iter().map(|i| i.to_string()).collect();
+                    items.join(",")
+                }
+                other => other.to_string(),
+            };
+            out.push((key.clone(), shown));
+        }
+    }
+    let table = toml::Table::try_from(MingleServerConfig::default())
+        .expect("the default config serializes to a TOML table");
+    let mut out = Vec::new();
+    walk(&table, &mut out);
+    out
+}
+
 impl ServerArgs {
+    /// The command line, each setting's flag showing its shipped default (read from
+    /// [`MingleServerConfig::default`], so it is written nowhere else).
+    pub fn command_with_defaults() -> clap::Command {
+        let mut command = Self::command();
+        for (key, shown) in shipped_defaults() {
+            if command.get_arguments().any(|a| a.get_id() == key.as_str()) {
+                command = command.mut_arg(key, |arg| {
+                    let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                    arg.help(format!("{help} [default: {shown}]"))
+                });
+            }
+        }
+        command
+    }
+
+    /// Parses the process's arguments against [`command_with_defaults`](Self::command_with_defaults);
+    /// prints help or an error and exits as clap does.
+    pub fn parse_with_defaults() -> Self {
+        Self::from_arg_matches(&Self::command_with_defaults().get_matches())
+            .unwrap_or_else(|e| e.exit())
+    }
+
     /// Refuses to serve a non-loopback address without a key, unless `--insecure`.
     ///
     /// # Errors
@@ -283,12 +361,15 @@ impl ServerArgs {
             None => MingleServerConfig::from_toml(DEFAULT_CONFIG_TOML, "embedded defaults")?,
         };
         macro_rules! apply {
-            ($($field:ident),*) => { $(if let Some(v) = self.$field { config.$field = v; })* };
+            ($to:expr; $($field:ident),*) => { $(if let Some(v) = self.$field { $to.$field = v; })* };
+        }
+        apply!(config.proximity; range, leave_range, replace_margin);
+        if let Some(PeerCap(cap)) = self.max_peers {
+            config.proximity.max_peers = cap;
         }
         apply!(
+            config;
             bind,
-            range,
-            leave_range,
             tick_hz,
             loop_hz,
             max_clients,
@@ -298,8 +379,6 @@ impl ServerArgs {
             max_position_hz,
             refresh_per_sec,
             refresh_burst,
-            max_peers,
-            replace_margin,
             notify,
             turn_credential_ttl_secs
         );
@@ -315,9 +394,14 @@ impl ServerArgs {
         if self.admin_addr.is_some() {
             config.voice_rules.admin_addr = self.admin_addr;
         }
-        if let Some(n) = self.max_group_size {
-            config.voice_rules.max_group_size = n;
-        }
+        apply!(
+            config.voice_rules;
+            max_group_size,
+            min_voice_range,
+            max_voice_range,
+            clients_set_voice_range,
+            max_session_blocks
+        );
         config.validate()?;
         Ok(config)
     }
@@ -346,7 +430,8 @@ mod tests {
         ])
         .unwrap();
         let config = args.load().unwrap();
-        assert_eq!((config.range, config.leave_range), (8.0, 9.0));
+        let p = &config.proximity;
+        assert_eq!((p.range, p.leave_range), (8.0, 9.0));
         assert_eq!(config.bind.port(), 0);
     }
 
@@ -394,7 +479,44 @@ mod tests {
         let args = ServerArgs::try_parse_from(["mingle-server", "--range", "-3"]).unwrap();
         assert!(matches!(
             args.load(),
-            Err(ConfigError::Invalid { field: "range", .. })
+            Err(ConfigError::Invalid {
+                field: "proximity.range",
+                ..
+            })
         ));
+    }
+
+    #[test]
+    fn the_cap_is_a_number_or_unlimited() {
+        let load = |cap: &str| {
+            ServerArgs::try_parse_from(["mingle-server", "--max-peers", cap]).map(|a| a.load())
+        };
+        let eight = load("8").unwrap().unwrap();
+        assert_eq!(eight.proximity.max_peers, NonZeroU32::new(8));
+        assert_eq!(
+            load("unlimited").unwrap().unwrap().proximity.max_peers,
+            None
+        );
+        assert!(load("0").is_err(), "0 is no cap: say `unlimited`");
+    }
+
+    #[test]
+    fn every_setting_has_a_flag_showing_its_default() {
+        let help = ServerArgs::command_with_defaults()
+            .render_help()
+            .to_string();
+        let defaults = shipped_defaults();
+        assert!(defaults.len() >= 15, "{defaults:?}");
+        for (key, shown) in defaults {
+            if key == "spaces" {
+                continue; // per-space rules live in the file only
+            }
+            let flag = format!("--{}", key.replace('_', "-"));
+            assert!(help.contains(&flag), "{key} has a flag {flag}");
+            assert!(
+                help.contains(&format!("[default: {shown}]")),
+                "{flag} shows its default {shown}"
+            );
+        }
     }
 }

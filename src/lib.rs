@@ -17,30 +17,43 @@
 //! # Both plugins
 //!
 //! ```no_run
+//! use std::time::Duration;
+//! use bevy::app::ScheduleRunnerPlugin;
 //! use bevy::prelude::*;
 //! use mingle::prelude::*;
 //!
 //! // A dedicated server (what `mingle-server` runs):
 //! App::new()
-//!     .add_plugins(MinimalPlugins)
-//!     .add_plugins(MingleServerPlugin::new(MingleServerConfig::default()))
+//!     .add_plugins(MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::from_millis(50))))
+//!     .add_plugins(MingleServerPlugin::default())
 //!     .run();
 //!
-//! // A game client:
+//! // A game client, connecting at once (a game with a login screen calls
+//! // `MingleClient::connect` when it has a token):
 //! fn greet(mut entered: MessageReader<PeerEntered>) {
 //!     for PeerEntered(peer) in entered.read() {
 //!         info!("{peer} is within earshot: open a voice link");
 //!     }
 //! }
 //! App::new()
-//!     .add_plugins(MinimalPlugins)
-//!     .add_plugins(MingleClientPlugin::new(MingleClientConfig::default()))
+//!     .add_plugins(MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::from_millis(16))))
+//!     .add_plugins(MingleClientPlugin::default().connect_to(MingleServer::unsecure(
+//!         "127.0.0.1:5000".parse().unwrap(),
+//!         PeerId(42),
+//!     )))
 //!     .add_systems(Startup, |mut commands: Commands| {
-//!         commands.spawn((MingleLocal::default(), Transform::default()));
+//!         commands.spawn(MingleLocal::default());
 //!     })
 //!     .add_systems(Update, greet)
 //!     .run();
 //! ```
+//!
+//! # Cargo features
+//!
+//! `client` (the client plugin alone: no server dependency), `server` (the server and
+//! proximity plugins), `tools` (default: both, plus `mingle-server` and `mingle-loadgen`),
+//! `webrtc`, `voice`, `voice-devices`, `debug-window`. A game's client build:
+//! `mingle = { version = "0.1", default-features = false, features = ["client"] }`.
 //!
 //! # Panics, errors and unwraps
 //!
@@ -48,36 +61,37 @@
 //! rejection ([`protocol::DecodeError`], [`protocol::RejectReason`],
 //! [`server::ConfigError`], [`client::ClientError`]) and never panics the server; a client
 //! that keeps sending garbage is disconnected, alone. A panic means a broken internal
-//! invariant, and every `expect` names the invariant. Plugin `build` panics on what a game
-//! must fix before it can run (an invalid configuration, an unbindable socket, a malformed
-//! connect token), with the fix in the message; validate first
-//! ([`server::MingleServerConfig::validate`]) to handle those as errors.
+//! invariant, and every `expect` names the invariant. Plugins do no I/O in `build` and do not panic on
+//! what the environment decides: an unbindable socket or an invalid configuration is a
+//! `MingleServerStatus::Failed`, a malformed or expired connect token a
+//! `MingleConnectionState::Failed`.
 
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod auth;
+/// The command line of `mingle-server` (feature `tools`): for the binary, not an API.
+#[cfg(feature = "tools")]
+#[doc(hidden)]
 pub mod cli;
+#[cfg(feature = "client")]
 pub mod client;
+pub mod kit;
+/// The load generator behind `mingle-loadgen` (feature `tools`): for the binary, not an API.
+#[cfg(feature = "tools")]
+#[doc(hidden)]
 pub mod loadgen;
 pub mod protocol;
 pub mod proximity;
+#[cfg(feature = "server")]
 pub mod server;
+pub mod settings;
 
-/// What a game needs: the plugins, their configs, system sets and messages.
+/// What a game needs from both sides: [`client::prelude`] and [`server::prelude`].
+#[cfg(all(feature = "client", feature = "server"))]
 pub mod prelude {
-    #[cfg(feature = "voice")]
-    pub use crate::client::voice::{
-        MingleVoicePlugin, PeerPositions, Speaking, VoiceAudio, VoiceConfig, VoiceControls,
-    };
-    pub use crate::client::{
-        MessageRejected, MingleClient, MingleClientConfig, MingleClientPlugin, MingleClientSystems,
-        MingleLocal, NearbyPeers, PeerEntered, PeerLeft, SignalReceived,
-    };
-    pub use crate::protocol::{ConnectionOutcome, PeerId, Realm, SpaceId};
-    pub use crate::server::{
-        MingleServerConfig, MingleServerPlugin, MingleServerSystems, PairEntered, PairLeft,
-    };
+    pub use crate::client::prelude::*;
+    pub use crate::server::prelude::*;
 }
 
 /// The README's code blocks, compiled as doc tests so they cannot go stale.

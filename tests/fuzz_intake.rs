@@ -4,12 +4,14 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bevy::math::Vec3;
 use common::raw::{RawClient, until};
 use common::{Harness, ids};
-use mingle::protocol::{Channel, ClientToServer, PeerId, Realm, SpaceId, encode_client};
+use mingle::protocol::{
+    Channel, ClientToServer, PeerId, Realm, ServerToClient, SpaceId, encode_client,
+};
 use proptest::prelude::*;
 
 fn message() -> impl Strategy<Value = (u8, Vec<u8>)> {
@@ -66,6 +68,25 @@ proptest! {
             m.pump();
             h.step();
         }
+        // The fuzzing client was answered or dropped: the server either disconnected it, or
+        // still serves it (a refresh request, repeated past the rate limit, gets a snapshot).
+        m.drain();
+        let mut answered = false;
+        let mut asked_at: Option<Instant> = None;
+        let settled = until(Duration::from_secs(5), || {
+            if asked_at.is_none_or(|t| t.elapsed() > Duration::from_millis(300)) {
+                m.send(Channel::Control, encode_client(&ClientToServer::RequestPeerRefresh));
+                asked_at = Some(Instant::now());
+            }
+            m.pump();
+            h.step();
+            answered |= m
+                .drain()
+                .iter()
+                .any(|msg| matches!(msg, ServerToClient::PeerSnapshot { .. }));
+            answered || m.is_disconnected()
+        });
+        prop_assert!(settled, "the fuzzing client was neither answered nor dropped");
         prop_assert_eq!(h.client(0).nearby(), ids(&[2]));
         prop_assert_eq!(h.client(1).nearby(), ids(&[1]));
         let c = h.connect(3, Vec3::new(0.0, 3.0, 0.0));

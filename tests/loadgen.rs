@@ -2,7 +2,7 @@
 //! must match the oracle, and only-changes must send far less than the original's way.
 
 use clap::Parser;
-use mingle::loadgen::{LoadgenArgs, run};
+use mingle::loadgen::{LoadgenArgs, LoadgenError, run};
 
 fn args(extra: &[&str]) -> LoadgenArgs {
     let mut argv = vec![
@@ -51,9 +51,21 @@ fn seed_scenario_has_no_mismatches_and_sends_only_changes() {
 
 #[test]
 fn a_non_loopback_target_is_refused() {
-    let args = LoadgenArgs::try_parse_from(["mingle-loadgen", "seed", "--server", "10.0.0.1:5000"])
-        .expect("parses");
-    assert!(run(&args).is_err());
+    // TEST-NET-1 (RFC 5737): nothing answers there, should the guard ever let a run through.
+    let args =
+        LoadgenArgs::try_parse_from(["mingle-loadgen", "seed", "--server", "192.0.2.1:5000"])
+            .expect("parses");
+    match run(&args) {
+        Err(LoadgenError::Target(why)) => assert!(
+            why.contains("192.0.2.1:5000") && why.contains("not a loopback address"),
+            "the refusal names the target and the reason: {why}"
+        ),
+        Err(other) => panic!("refused for the wrong reason: {other}"),
+        Ok(report) => panic!(
+            "a run against a non-loopback target went ahead ({} bots connected)",
+            report.clients_connected
+        ),
+    }
 }
 
 /// The voice rules under load (#17): parties of 4 scattered, random blocks and shouters set

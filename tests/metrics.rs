@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpListener};
 use bevy::math::Vec3;
 use common::{Harness, scrape};
 use mingle::protocol::{ConnectionOutcome, PeerId};
-use mingle::server::install_prometheus;
+use mingle::server::{COUNTERS, HISTOGRAMS, install_prometheus};
 
 fn free_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -26,11 +26,63 @@ fn value(body: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Before any client: every counter series reads 0, every histogram exists, and README's
+/// metrics table names exactly these (and the gauges).
+fn every_series_is_exported_from_the_start(body: &str) {
+    for counter in COUNTERS {
+        let series = counter.series();
+        let sample = body
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str())?.strip_prefix(' '));
+        assert_eq!(
+            sample,
+            Some("0"),
+            "{series} is exported at 0 from the start:\n{body}"
+        );
+    }
+    for (name, _) in HISTOGRAMS {
+        assert!(
+            body.contains(&format!("{name}_count")) || body.contains(&format!("{name}{{")),
+            "{name} is exported from the start:\n{body}"
+        );
+    }
+    let readme = include_str!("../README.md");
+    let table = &readme[readme.find("## Metrics").unwrap()..];
+    let mut documented: Vec<&str> = table
+        .lines()
+        .take_while(|l| !l.starts_with("```"))
+        .filter(|l| l.starts_with("| `"))
+        .flat_map(|l| l.split('|').nth(1).unwrap().split('`').skip(1).step_by(2))
+        .map(|name| name.split('{').next().unwrap())
+        .collect();
+    documented.sort_unstable();
+    documented.dedup();
+    let gauges = [
+        "mingle_connected_clients",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+    ];
+    let mut exported: Vec<&str> = COUNTERS
+        .iter()
+        .map(|c| c.name)
+        .chain(HISTOGRAMS.iter().map(|(n, _)| *n))
+        .chain(gauges)
+        .collect();
+    exported.sort_unstable();
+    exported.dedup();
+    assert_eq!(
+        documented, exported,
+        "README's metrics table lists what is exported"
+    );
+}
+
 #[test]
 fn counters_move_by_exactly_what_clients_did() {
     let addr = free_port();
     install_prometheus(addr).expect("the exporter starts");
     let mut h = Harness::new();
+    h.server.update();
+    every_series_is_exported_from_the_start(&scrape(addr));
     let a = h.connect(1, Vec3::ZERO);
     let b = h.connect(2, Vec3::new(5.0, 0.0, 0.0));
     h.connect(3, Vec3::new(200.0, 0.0, 0.0));

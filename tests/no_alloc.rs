@@ -4,6 +4,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+use mingle::kit::{SplitMix64, world_side};
 use mingle::protocol::{PeerId, Realm, SpaceId};
 use mingle::proximity::{Proximity, ProximityConfig};
 
@@ -38,26 +39,11 @@ fn allocations() -> u64 {
     ALLOCATIONS.with(Cell::get)
 }
 
-/// SplitMix64.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-}
-
 const N: usize = 5_000;
 
-fn world() -> (Proximity, Vec<[f32; 3]>, Rng) {
-    let mut rng = Rng(1);
-    let side = (N as f32 * 251.3).sqrt(); // ~5 neighbours within 20
+fn world() -> (Proximity, Vec<[f32; 3]>, SplitMix64) {
+    let mut rng = SplitMix64::new(1);
+    let side = world_side(N, 5.0, 20.0);
     let pos: Vec<[f32; 3]> = (0..N)
         .map(|_| [rng.unit() * side, rng.unit() * side, 0.0])
         .collect();
@@ -86,22 +72,23 @@ fn still_keepalives_and_small_moves_allocate_nothing() {
     let (mut core, mut pos, mut rng) = world();
     let mut out = Vec::with_capacity(4096);
     // Warm up: let sets, cells and buffers reach their steady capacity.
-    let step = |core: &mut Proximity, pos: &mut Vec<[f32; 3]>, out: &mut Vec<_>, rng: &mut Rng| {
-        out.clear();
-        for _ in 0..N * 15 / 100 {
-            let i = (rng.next() % N as u64) as usize;
-            // Jiggle in place: forth then back, so the world stays the same in the long run.
-            let d = if rng.next().is_multiple_of(2) {
-                0.5
-            } else {
-                -0.5
-            };
-            pos[i][0] += d;
-            core.set_position(PeerId(i as u64), Realm(0), SpaceId(0), pos[i])
-                .unwrap();
-        }
-        core.tick(out);
-    };
+    let step =
+        |core: &mut Proximity, pos: &mut Vec<[f32; 3]>, out: &mut Vec<_>, rng: &mut SplitMix64| {
+            out.clear();
+            for _ in 0..N * 15 / 100 {
+                let i = (rng.next_u64() % N as u64) as usize;
+                // Jiggle in place: forth then back, so the world stays the same in the long run.
+                let d = if rng.next_u64().is_multiple_of(2) {
+                    0.5
+                } else {
+                    -0.5
+                };
+                pos[i][0] += d;
+                core.set_position(PeerId(i as u64), Realm(0), SpaceId(0), pos[i])
+                    .unwrap();
+            }
+            core.tick(out);
+        };
     for _ in 0..1000 {
         step(&mut core, &mut pos, &mut out, &mut rng);
     }

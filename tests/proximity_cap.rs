@@ -74,14 +74,14 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn config() -> ProximityConfig {
     ProximityConfig {
-        max_peers: Some(CAP),
+        max_peers: std::num::NonZeroU32::new(CAP),
         replace_margin: 2.0,
         spaces: vec![(
             STAGE,
             SpaceRules {
                 range: 40.0,
                 leave_range: 45.0,
-                max_peers: Some(6),
+                max_peers: std::num::NonZeroU32::new(6),
             },
         )],
         ..ProximityConfig::default()

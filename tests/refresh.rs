@@ -33,11 +33,18 @@ fn refresh_repairs_a_client_that_lost_track() {
     let a = h.connect(1, Vec3::ZERO);
     h.connect(2, Vec3::new(3.0, 0.0, 0.0));
     h.steps(3);
-    // Simulate a game that dropped its state: clear the set by hand.
-    h.client_mut(a)
-        .app
-        .world_mut()
-        .insert_resource(mingle::client::NearbyPeers::default());
+    // Simulate a client that lost track: a session welcomed afresh, holding no peer.
+    let world = h.client_mut(a).app.world_mut();
+    let welcome = *world.resource::<mingle::client::MingleWelcome>();
+    let mut session = mingle::client::ClientSession::new();
+    session.handle_message(mingle::protocol::ServerToClient::Welcome {
+        you: welcome.you,
+        range: welcome.range,
+        leave_range: welcome.leave_range,
+        tick_hz: welcome.tick_hz,
+    });
+    world.insert_resource(session);
+    world.insert_resource(mingle::client::NearbyPeers::default());
     h.client_mut(a).request_refresh();
     h.steps(3);
     assert_eq!(h.client(a).nearby(), ids(&[2]));

@@ -18,9 +18,7 @@ use mingle::client::voice::{
     VoiceControls, VoiceStats,
 };
 use mingle::client::voice::{POSITION_TAG, PeerPositions, PositionSource};
-use mingle::client::{
-    LinkData, MingleClientConfig, MingleClientPlugin, MingleWebRtcPlugin, OPUS_PT, WebRtcLinks,
-};
+use mingle::client::{LinkData, MingleClientPlugin, MingleWebRtcPlugin, OPUS_PT, WebRtcLinks};
 use mingle::protocol::PeerId;
 use mingle::server::MingleServerConfig;
 
@@ -410,11 +408,8 @@ fn voice_survives_ten_percent_packet_loss() {
 fn lone_voice_app(source: PositionSource) -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, TransformPlugin))
-        .add_plugins(MingleClientPlugin::new(MingleClientConfig {
-            // Nobody listens there: this app never gets past connecting, which is enough.
-            server: std::net::SocketAddr::from(([127, 0, 0, 1], 9)),
-            ..MingleClientConfig::default()
-        }))
+        // Never connected: the voice plugin's pipeline is all this app needs.
+        .add_plugins(MingleClientPlugin::default())
         .add_plugins(MingleWebRtcPlugin::default())
         .add_plugins(MingleVoicePlugin {
             config: VoiceConfig {

@@ -8,10 +8,9 @@ use std::time::Duration;
 use bevy::app::ScheduleRunnerPlugin;
 use bevy::log::{LogPlugin, info};
 use bevy::prelude::*;
-use clap::Parser;
 use mingle::auth::{generate_key, generate_token};
 use mingle::cli::{ServerArgs, ServerCommand, load_admin_secret, load_key, load_turn_secret};
-use mingle::server::{MingleServerPlugin, ServerAddress, bind_socket, install_prometheus};
+use mingle::server::{MingleServerPlugin, bind_socket, install_prometheus};
 
 /// Set by SIGTERM / SIGINT.
 #[derive(Resource, Clone)]
@@ -29,7 +28,7 @@ fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let args = ServerArgs::parse();
+    let args = ServerArgs::parse_with_defaults();
     let key = match load_key(args.key_file.as_deref()) {
         Ok(key) => key,
         Err(err) => return fail(2, err),
@@ -109,6 +108,7 @@ fn main() -> ExitCode {
         return fail(1, format!("cannot install the signal handler: {err}"));
     }
     let period = Duration::from_secs_f64(1.0 / config.loop_hz);
+    let local_addr = socket.local_addr().unwrap_or(config.bind);
     let mut plugin = MingleServerPlugin::with_socket(config.clone(), socket);
     if let Some(key) = key {
         plugin = plugin.with_private_key(key);
@@ -156,9 +156,9 @@ fn main() -> ExitCode {
     app.insert_resource(stop).add_systems(First, stop_on_signal);
     info!(
         "mingle-server listening on udp://{} (range {}, leave_range {}, tick {} Hz, loop {} Hz, max_clients {}, idle_timeout {} s, {}, metrics {})",
-        app.world().resource::<ServerAddress>().0,
-        config.range,
-        config.leave_range,
+        local_addr,
+        config.proximity.range,
+        config.proximity.leave_range,
         config.tick_hz,
         config.loop_hz,
         config.max_clients,

@@ -4,7 +4,8 @@ use bevy::ecs::system::SystemParam;
 use bevy::prelude::{Res, ResMut};
 use bevy_renet::RenetClient;
 
-use super::state::MingleSession;
+use super::connection::{Connection, MingleConnectionState, MingleServer, Request};
+use super::state::MingleWelcome;
 use super::transport::FlushNow;
 use crate::protocol::{
     ClientToServer, ConnectionOutcome, MAX_SIGNAL_PAYLOAD_BYTES, PeerId, encode_client,
@@ -36,7 +37,18 @@ impl std::fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
-/// Sends signals, refresh requests and connection reports to the mingle server.
+/// Connects to and disconnects from the mingle server; sends signals, refresh requests and
+/// connection reports.
+///
+/// ```
+/// # use bevy::prelude::*;
+/// use mingle::client::{MingleClient, MingleServer};
+///
+/// /// The login screen got a token from the game's backend.
+/// fn on_login(In(token): In<String>, mut mingle: MingleClient) {
+///     mingle.connect(MingleServer::Token(token));
+/// }
+/// ```
 ///
 /// ```
 /// # use bevy::prelude::*;
@@ -51,11 +63,31 @@ impl std::error::Error for ClientError {}
 #[derive(SystemParam)]
 pub struct MingleClient<'w> {
     client: Option<ResMut<'w, RenetClient>>,
-    session: Option<Res<'w, MingleSession>>,
+    session: Option<Res<'w, MingleWelcome>>,
     flush: ResMut<'w, FlushNow>,
+    connection: ResMut<'w, Connection>,
+    state: Res<'w, MingleConnectionState>,
 }
 
 impl MingleClient<'_> {
+    /// Connects to `server` (at the start of the next frame, in `PreUpdate`), dropping any
+    /// current connection first. Progress arrives as
+    /// [`MingleConnectionChanged`](super::MingleConnectionChanged) messages; after a drop the
+    /// plugin redials by itself (see [`MingleClientConfig`](super::MingleClientConfig)).
+    pub fn connect(&mut self, server: MingleServer) {
+        self.connection.request(Request::Connect(server));
+    }
+
+    /// Says goodbye to the server (every peer leaves at once) and stays disconnected.
+    pub fn disconnect(&mut self) {
+        self.connection.request(Request::Disconnect);
+    }
+
+    /// Where the connection stands.
+    pub fn state(&self) -> &MingleConnectionState {
+        &self.state
+    }
+
     /// Whether the connection is up and the server has welcomed this client.
     pub fn is_connected(&self) -> bool {
         self.session.is_some() && self.client.as_ref().is_some_and(|c| c.is_connected())

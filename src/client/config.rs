@@ -1,24 +1,13 @@
 //! The client plugin's configuration.
 
-use std::net::SocketAddr;
-
 use bevy::prelude::Resource;
 
-use crate::protocol::Realm;
+use super::session::PositionPacing;
 
-/// Where to connect and how often to report the position.
+/// How often to report the position and how to reconnect. Where to connect is given at
+/// connect time ([`MingleServer`](super::MingleServer)).
 #[derive(Debug, Clone, PartialEq, Resource)]
 pub struct MingleClientConfig {
-    /// The server's UDP address. Default: `127.0.0.1:5000`.
-    pub server: SocketAddr,
-    /// This client's id (unsecure mode: the client chooses it). Default: 1.
-    pub client_id: u64,
-    /// The realm (tenant) to join (unsecure mode). Default: `Realm(0)`.
-    pub realm: Realm,
-    /// A connect token from the game's backend, as hex text (`mingle-server token` prints
-    /// one). With it the connection is secure and the id and realm come from the token;
-    /// `client_id` and `realm` are ignored. Default: none (unsecure).
-    pub connect_token: Option<String>,
     /// Most position updates per second while moving. Default: 10.0 Hz.
     pub position_hz: f64,
     /// Seconds between position re-sends while standing still. Default: 1.0 s.
@@ -27,18 +16,33 @@ pub struct MingleClientConfig {
     /// written at once, and an idle client writes once a second (see
     /// [`ServerLink`](super::ServerLink)). Default: 10.0 Hz.
     pub send_hz: f64,
+    /// Redial after the connection drops (server restart, network change). Default: true.
+    pub reconnect: bool,
+    /// Wait before the first redial; doubled after each failed one. Default: 0.5 s.
+    pub reconnect_min_secs: f64,
+    /// Longest wait between redials. Default: 8.0 s.
+    pub reconnect_max_secs: f64,
+}
+
+impl MingleClientConfig {
+    /// The position pacing part of the configuration.
+    pub fn pacing(&self) -> PositionPacing {
+        PositionPacing {
+            position_hz: self.position_hz,
+            keepalive_secs: self.keepalive_secs,
+        }
+    }
 }
 
 impl Default for MingleClientConfig {
     fn default() -> Self {
         MingleClientConfig {
-            server: SocketAddr::from(([127, 0, 0, 1], 5000)),
-            client_id: 1,
-            realm: Realm(0),
-            connect_token: None,
             position_hz: 10.0,
             keepalive_secs: 1.0,
             send_hz: 10.0,
+            reconnect: true,
+            reconnect_min_secs: 0.5,
+            reconnect_max_secs: 8.0,
         }
     }
 }

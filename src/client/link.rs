@@ -84,6 +84,21 @@ impl ServerLink {
         })
     }
 
+    /// Starts a new handshake on the same socket (after the last one ended): the server sees
+    /// the same address, which a connect token is bound to once used.
+    ///
+    /// # Errors
+    /// The token is unusable.
+    pub fn redial(&mut self, now: Duration, auth: ClientAuthentication) -> std::io::Result<()> {
+        self.netcode = NetcodeClient::new(now, auth).map_err(std::io::Error::other)?;
+        self.owes_ack = false;
+        self.last_write = f64::NEG_INFINITY;
+        self.netcode_due = Duration::ZERO;
+        // Datagrams of the old connection are of no use to the new one.
+        while self.socket.recv_from(&mut self.buffer[..]).is_ok() {}
+        Ok(())
+    }
+
     /// The link's UDP socket (to register it with a poller).
     pub fn socket(&self) -> &UdpSocket {
         &self.socket
@@ -106,6 +121,12 @@ impl ServerLink {
         if renet.disconnect_reason().is_some() && !self.netcode.is_disconnected() {
             // renet gave up (a channel error): tell the server at once.
             self.disconnect();
+        }
+        if self.netcode.is_disconnected() {
+            // Over: nothing to read or time until the next dial (netcode would log an error
+            // on every update).
+            renet.disconnect_due_to_transport();
+            return;
         }
         if read {
             while let Ok((len, from)) = self.socket.recv_from(&mut self.buffer[..]) {

@@ -3,11 +3,14 @@
 //!
 //! Mark the player entity with [`MingleLocal`]; read [`PeerEntered`] / [`PeerLeft`] /
 //! [`SignalReceived`] with a `MessageReader`; send with the [`MingleClient`] system parameter.
-//! Connection status is offered as run conditions: [`mingle_connected`].
+//! Connect with [`MingleClient::connect`]; the connection's state is [`MingleConnectionState`]
+//! (and the run condition [`mingle_connected`]).
 //!
 //! ```no_run
+//! use std::time::Duration;
+//! use bevy::app::ScheduleRunnerPlugin;
 //! use bevy::prelude::*;
-//! use mingle::client::{MingleClientConfig, MingleClientPlugin, MingleLocal, PeerEntered};
+//! use mingle::client::prelude::*;
 //!
 //! fn log_peers(mut entered: MessageReader<PeerEntered>) {
 //!     for PeerEntered(peer) in entered.read() {
@@ -16,10 +19,10 @@
 //! }
 //!
 //! App::new()
-//!     .add_plugins(MinimalPlugins)
-//!     .add_plugins(MingleClientPlugin::new(MingleClientConfig::default()))
+//!     .add_plugins(MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::from_millis(16))))
+//!     .add_plugins(MingleClientPlugin::default())
 //!     .add_systems(Startup, |mut commands: Commands| {
-//!         commands.spawn((MingleLocal::default(), Transform::default()));
+//!         commands.spawn(MingleLocal::default());
 //!     })
 //!     .add_systems(Update, log_peers)
 //!     .run();
@@ -28,12 +31,14 @@
 mod api;
 mod causes;
 mod config;
+mod connection;
 #[cfg(feature = "webrtc")]
 pub mod ice;
 mod link;
 mod messages;
 mod position;
 mod receive;
+mod session;
 mod state;
 mod transport;
 #[cfg(feature = "voice")]
@@ -42,20 +47,17 @@ pub mod voice;
 mod webrtc;
 
 use bevy::app::{App, Last, Plugin, PostUpdate, PreUpdate};
-use bevy::prelude::{
-    Commands, IntoScheduleConfigs, MessageWriter, Res, ResMut, SystemSet, resource_exists,
-};
-use bevy_renet::{
-    RenetClient, RenetClientPlugin, RenetReceive, RenetSend, client_connected,
-    client_just_disconnected,
-};
+use bevy::prelude::{IntoScheduleConfigs, Res, SystemCondition, SystemSet, resource_exists};
+use bevy_renet::{RenetClient, RenetClientPlugin, RenetReceive, RenetSend, client_connected};
 
 pub use api::{ClientError, MingleClient};
 pub use causes::PeerCauses;
 pub use config::MingleClientConfig;
+pub use connection::{ConnectError, MingleConnectionChanged, MingleConnectionState, MingleServer};
 pub use link::{IDLE_WRITE_SECS, NETCODE_TIMERS, ServerLink};
 pub use messages::{MessageRejected, PeerEntered, PeerLeft, SignalReceived};
-pub use state::{MingleClientStats, MingleIceServers, MingleLocal, MingleSession, NearbyPeers};
+pub use session::{ClientSession, PositionPacing, SessionEvent};
+pub use state::{MingleClientStats, MingleIceServers, MingleLocal, MingleWelcome, NearbyPeers};
 #[cfg(feature = "webrtc")]
 pub use webrtc::{InboundFilter, LinkAudio, OPUS_PT};
 #[cfg(feature = "webrtc")]
@@ -64,14 +66,31 @@ pub use webrtc::{
     WebRtcLinks,
 };
 
-use crate::protocol::connection_config;
+/// What a game client needs: the plugin, its system parameter, messages, and the ids.
+pub mod prelude {
+    #[cfg(feature = "voice")]
+    pub use super::voice::{
+        MingleVoicePlugin, PeerPositions, Speaking, VoiceAudio, VoiceConfig, VoiceControls,
+    };
+    #[cfg(feature = "webrtc")]
+    pub use super::{LinkClosed, LinkFailed, LinkOpened, MingleWebRtcPlugin, WebRtcConfig};
+    pub use super::{
+        MessageRejected, MingleClient, MingleClientConfig, MingleClientPlugin, MingleClientSystems,
+        MingleConnectionChanged, MingleConnectionState, MingleLocal, MingleServer, MingleWelcome,
+        NearbyPeers, PeerEntered, PeerLeft, SignalReceived, mingle_connected,
+    };
+    pub use crate::protocol::{ConnectionOutcome, PeerId, Realm, SpaceId};
+}
 
 /// The client's system sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, SystemSet)]
 pub enum MingleClientSystems {
-    /// Applies server messages and writes [`PeerEntered`], [`PeerLeft`], [`SignalReceived`] and
-    /// [`MessageRejected`]. Runs in [`PreUpdate`], after [`RenetReceive`]; read the messages in
-    /// `Update`.
+    /// Connects and disconnects as the game asked, and redials when due. Runs in
+    /// [`PreUpdate`], before [`RenetReceive`].
+    Connection,
+    /// Applies server messages and writes [`PeerEntered`], [`PeerLeft`], [`SignalReceived`],
+    /// [`MessageRejected`] and [`MingleConnectionChanged`]. Runs in [`PreUpdate`], after
+    /// [`RenetReceive`]; read the messages in `Update`.
     Receive,
     /// Sends the [`MingleLocal`] position. Runs in [`PostUpdate`], before [`RenetSend`]
     /// (where packets are written: at once when a message is queued, else at most
@@ -80,31 +99,49 @@ pub enum MingleClientSystems {
 }
 
 /// Connects a game to a mingle server. Needs `MinimalPlugins` or `DefaultPlugins` for time.
+///
+/// Adding it opens nothing: connect with [`MingleClient::connect`] (after a login screen), or
+/// build it with [`MingleClientPlugin::connect_to`] to connect in the first frame.
+#[derive(Default)]
 pub struct MingleClientPlugin {
     /// The configuration, inserted as a resource.
     pub config: MingleClientConfig,
+    /// A server to connect to in the first frame.
+    pub connect: Option<MingleServer>,
 }
 
 impl MingleClientPlugin {
-    /// A plugin that connects to `config.server` when added.
+    /// A plugin with `config` that connects when told to ([`MingleClient::connect`]).
     pub fn new(config: MingleClientConfig) -> Self {
-        MingleClientPlugin { config }
+        MingleClientPlugin {
+            config,
+            connect: None,
+        }
+    }
+
+    /// Connect to `server` in the first frame (for tools and tests; a game with a login
+    /// screen calls [`MingleClient::connect`] instead).
+    pub fn connect_to(mut self, server: MingleServer) -> Self {
+        self.connect = Some(server);
+        self
     }
 }
 
 impl Plugin for MingleClientPlugin {
-    /// # Panics
-    /// If `connect_token` is not a valid token, or no local UDP socket can be bound.
     fn build(&self, app: &mut App) {
-        let transport = transport::connect(&self.config).unwrap_or_else(|e| {
-            panic!("MingleClientPlugin: cannot connect (bad connect token, or no UDP socket): {e}")
-        });
         if !app.is_plugin_added::<RenetClientPlugin>() {
             app.add_plugins(RenetClientPlugin);
         }
-        app.insert_resource(RenetClient::new(connection_config()))
-            .insert_resource(transport)
-            .insert_resource(self.config.clone())
+        let mut connection = connection::Connection::default();
+        if let Some(server) = self.connect.clone() {
+            connection.request(connection::Request::Connect(server));
+        }
+        let linked = resource_exists::<ServerLink>.and_then(resource_exists::<RenetClient>);
+        app.insert_resource(self.config.clone())
+            .insert_resource(connection)
+            .insert_resource(MingleConnectionState::Disconnected)
+            .insert_resource(position::PositionSource::Local)
+            .init_resource::<ClientSession>()
             .init_resource::<NearbyPeers>()
             .init_resource::<PeerCauses>()
             .init_resource::<MingleIceServers>()
@@ -114,11 +151,13 @@ impl Plugin for MingleClientPlugin {
             .add_message::<PeerLeft>()
             .add_message::<SignalReceived>()
             .add_message::<MessageRejected>()
+            .add_message::<MingleConnectionChanged>()
             .configure_sets(
                 PreUpdate,
-                MingleClientSystems::Receive
-                    .after(RenetReceive)
-                    .run_if(resource_exists::<RenetClient>),
+                (
+                    MingleClientSystems::Connection.before(RenetReceive),
+                    MingleClientSystems::Receive.after(RenetReceive),
+                ),
             )
             .configure_sets(
                 PostUpdate,
@@ -128,9 +167,14 @@ impl Plugin for MingleClientPlugin {
             )
             .add_systems(
                 PreUpdate,
+                connection::drive_connection.in_set(MingleClientSystems::Connection),
+            )
+            .add_systems(
+                PreUpdate,
                 (
-                    forget_session.run_if(client_just_disconnected),
-                    receive::receive,
+                    receive::receive.run_if(resource_exists::<RenetClient>),
+                    connection::watch_connection,
+                    receive::publish,
                 )
                     .chain()
                     .in_set(MingleClientSystems::Receive),
@@ -140,7 +184,7 @@ impl Plugin for MingleClientPlugin {
                 transport::receive_packets
                     .in_set(RenetReceive)
                     .after(RenetClientPlugin::update_system)
-                    .run_if(resource_exists::<ServerLink>),
+                    .run_if(linked.clone()),
             )
             .add_systems(
                 PostUpdate,
@@ -148,33 +192,29 @@ impl Plugin for MingleClientPlugin {
             )
             .add_systems(
                 PostUpdate,
-                transport::send_packets
-                    .in_set(RenetSend)
-                    .run_if(resource_exists::<ServerLink>),
+                transport::send_packets.in_set(RenetSend).run_if(linked),
             )
             .add_systems(
                 Last,
                 transport::disconnect_on_exit.run_if(resource_exists::<ServerLink>),
             );
     }
+
+    fn finish(&self, app: &mut App) {
+        if !app.is_plugin_added::<bevy::time::TimePlugin>() {
+            bevy::log::warn!(
+                "MingleClientPlugin: no TimePlugin, so positions are never paced and the \
+                 connection never times out: add MinimalPlugins or DefaultPlugins"
+            );
+        }
+        // Known only once every plugin is added (the game may add DefaultPlugins after us).
+        if app.is_plugin_added::<bevy::transform::TransformPlugin>() {
+            app.insert_resource(position::PositionSource::Global);
+        }
+    }
 }
 
 /// Run condition: connected and welcomed by the server.
-pub fn mingle_connected(
-    client: Option<Res<RenetClient>>,
-    session: Option<Res<MingleSession>>,
-) -> bool {
-    session.is_some() && client.is_some_and(|c| c.is_connected())
-}
-
-/// On disconnect every peer is gone: tell the game, and drop the session.
-fn forget_session(
-    mut commands: Commands,
-    mut nearby: ResMut<NearbyPeers>,
-    mut left: MessageWriter<PeerLeft>,
-) {
-    for peer in std::mem::take(&mut nearby.0) {
-        left.write(PeerLeft(peer));
-    }
-    commands.remove_resource::<MingleSession>();
+pub fn mingle_connected(state: Option<Res<MingleConnectionState>>) -> bool {
+    state.is_some_and(|s| s.is_connected())
 }

@@ -6,17 +6,20 @@ use bevy::prelude::{Component, Resource};
 
 use crate::protocol::{IceServer, PeerId, SpaceId};
 
-/// Marks the entity whose `Transform` is this player's position; its `space` is sent along.
-/// Exactly one entity should carry it.
+/// Marks the local player's entity: its world position ([`GlobalTransform`](bevy::prelude::GlobalTransform)
+/// with `TransformPlugin`, else its `Transform`) is sent, with its `space`. Exactly one entity
+/// should carry it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Component)]
+#[require(bevy::prelude::Transform)]
 pub struct MingleLocal {
     /// The space (map, channel) the player is in.
     pub space: SpaceId,
 }
 
-/// The server's welcome: present once the server greeted this client.
+/// The server's welcome: present as a resource once the server greeted this client, removed
+/// when the connection is lost.
 #[derive(Debug, Clone, Copy, PartialEq, Resource)]
-pub struct MingleSession {
+pub struct MingleWelcome {
     /// This client's peer id.
     pub you: PeerId,
     /// The server's introduction distance, world units.

@@ -4,39 +4,16 @@
 //! packet with an ack packet, so a 60 fps game would send 60 packets a second to the server
 //! forever. Here the [`ServerLink`] decides when to write (see its module).
 
-use std::time::SystemTime;
-
 use bevy::prelude::{AppExit, MessageReader, Res, ResMut, Resource, Time};
 use bevy::time::Real;
 use bevy_renet::RenetClient;
-use renetcode::ClientAuthentication;
 
 use super::config::MingleClientConfig;
 use super::link::ServerLink;
-use crate::protocol::PROTOCOL_ID;
 
 /// Set when a message was queued this frame: the next send writes packets at once.
 #[derive(Debug, Default, Resource)]
 pub(crate) struct FlushNow(pub bool);
-
-/// Starts the netcode handshake with the server of `config`.
-pub(crate) fn connect(config: &MingleClientConfig) -> std::io::Result<ServerLink> {
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    let auth = match &config.connect_token {
-        Some(text) => ClientAuthentication::Secure {
-            connect_token: crate::auth::parse_token(text).map_err(std::io::Error::other)?,
-        },
-        None => ClientAuthentication::Unsecure {
-            protocol_id: PROTOCOL_ID,
-            client_id: config.client_id,
-            server_addr: config.server,
-            user_data: Some(config.realm.to_user_data()),
-        },
-    };
-    ServerLink::connect(now, auth)
-}
 
 /// Reads the socket and advances netcode (runs in `RenetReceive`).
 pub(crate) fn receive_packets(

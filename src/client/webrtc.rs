@@ -18,11 +18,13 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bevy::app::{App, Plugin, Update};
+use bevy::app::{App, Plugin, Startup, Update};
 use bevy::log::{debug, trace, warn};
 use bevy::prelude::{
-    IntoScheduleConfigs, Message, MessageReader, MessageWriter, Res, ResMut, Resource,
+    Commands, IntoScheduleConfigs, Message, MessageReader, MessageWriter, Res, ResMut, Resource,
+    Time, resource_exists,
 };
+use bevy::time::Real;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
 use str0m::media::{Frequency, MediaTime, Mid, Pt};
@@ -30,7 +32,7 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, CandidateKind, Event, IceConnectionState, Input, Output, Rtc};
 
 use super::ice::{IceGatherer, Incoming, RelayCounts, kind_name, sdp_candidates};
-use super::{MingleClient, MingleIceServers, MingleSession, PeerEntered, PeerLeft, SignalReceived};
+use super::{MingleClient, MingleIceServers, MingleWelcome, PeerEntered, PeerLeft, SignalReceived};
 use crate::protocol::{ConnectionOutcome, PeerId};
 
 /// How links are made.
@@ -142,6 +144,11 @@ struct Link {
     /// Addresses the peer's ICE checks came from (a few).
     heard: Vec<SocketAddr>,
     audio: Option<Mid>,
+    /// When str0m wants time again (its `Output::Timeout`); before that, a link that got no
+    /// input is not polled.
+    next_timeout: Instant,
+    /// Input was given (a datagram, data or audio to send) since the last poll.
+    touched: bool,
 }
 
 /// Every link, the shared socket, and the queue of attempts to start.
@@ -157,6 +164,8 @@ pub struct WebRtcLinks {
     ice_generation: u64,
     relay_only: bool,
     inbound_filter: Option<InboundFilter>,
+    /// This frame's time (`Time<Real>`'s last update): every input is stamped with it.
+    now: Instant,
 }
 
 impl WebRtcLinks {
@@ -167,6 +176,7 @@ impl WebRtcLinks {
             return false;
         };
         let Some(id) = link.channel else { return false };
+        link.touched = true;
         match link.rtc.channel(id) {
             Some(mut channel) => channel.write(true, data).unwrap_or(false),
             None => false,
@@ -233,9 +243,11 @@ impl WebRtcLinks {
             return false;
         };
         let time = MediaTime::new(rtp_time, Frequency::FORTY_EIGHT_KHZ);
-        writer
-            .write(Pt::from(OPUS_PT), Instant::now(), time, data)
-            .is_ok()
+        let sent = writer
+            .write(Pt::from(OPUS_PT), self.now, time, data)
+            .is_ok();
+        link.touched = true;
+        sent
     }
 
     /// Installs (or removes, with `None`) a filter every inbound datagram passes before any
@@ -247,9 +259,7 @@ impl WebRtcLinks {
     fn new_rtc(&self) -> Rtc {
         // Audio frames go out as they arrive, reordering is the voice jitter buffer's job
         // (str0m would otherwise hold frames back behind a lost one).
-        let mut rtc = Rtc::builder()
-            .set_reordering_size_audio(0)
-            .build(Instant::now());
+        let mut rtc = Rtc::builder().set_reordering_size_audio(0).build(self.now);
         for c in self.ice.candidates() {
             if !self.relay_only || c.kind() == CandidateKind::Relayed {
                 rtc.add_local_candidate(c.clone());
@@ -267,7 +277,7 @@ impl WebRtcLinks {
     ) -> Link {
         Link {
             rtc,
-            started: Instant::now(),
+            started: self.now,
             pending,
             channel,
             open: false,
@@ -275,6 +285,8 @@ impl WebRtcLinks {
             path: None,
             heard: Vec::new(),
             audio,
+            next_timeout: self.now,
+            touched: true,
         }
     }
 }
@@ -287,37 +299,10 @@ pub struct MingleWebRtcPlugin {
 }
 
 impl Plugin for MingleWebRtcPlugin {
-    /// # Panics
-    /// If the UDP socket for the links cannot be bound.
+    /// Adds the systems; the links' socket is bound at `Startup`.
     fn build(&self, app: &mut App) {
-        str0m::crypto::from_feature_flags().install_process_default();
-        let socket = UdpSocket::bind(self.config.bind).unwrap_or_else(|e| {
-            panic!(
-                "MingleWebRtcPlugin: cannot bind UDP {}: {e}",
-                self.config.bind
-            )
-        });
-        socket
-            .set_nonblocking(true)
-            .expect("a bound UDP socket can be made non-blocking");
-        let mut host = socket.local_addr().expect("a bound socket has an address");
-        let ice = IceGatherer::new(host, self.config.host_ip, self.config.interfaces);
-        if host.ip().is_unspecified() {
-            host.set_ip(self.config.host_ip);
-        }
         app.insert_resource(self.config.clone())
-            .insert_resource(WebRtcLinks {
-                socket,
-                host,
-                links: BTreeMap::new(),
-                waiting: VecDeque::new(),
-                last_start: None,
-                buf: vec![0; 2000],
-                ice,
-                ice_generation: 0,
-                relay_only: self.config.relay_only,
-                inbound_filter: None,
-            })
+            .add_systems(Startup, open_links)
             .add_message::<LinkOpened>()
             .add_message::<LinkClosed>()
             .add_message::<LinkData>()
@@ -326,6 +311,7 @@ impl Plugin for MingleWebRtcPlugin {
             .add_systems(
                 Update,
                 (
+                    advance_clock,
                     apply_ice_servers,
                     follow_peers,
                     answer_signals,
@@ -333,9 +319,55 @@ impl Plugin for MingleWebRtcPlugin {
                     drive_links,
                     trickle_candidates,
                 )
-                    .chain(),
+                    .chain()
+                    .run_if(resource_exists::<WebRtcLinks>),
             );
     }
+}
+
+/// Binds the links' socket (a startup system: the plugin does no I/O when added). Without a
+/// socket there are no links, and the error is logged.
+fn open_links(mut commands: Commands, config: Res<WebRtcConfig>) {
+    str0m::crypto::from_feature_flags().install_process_default();
+    let bound = UdpSocket::bind(config.bind).and_then(|socket| {
+        socket.set_nonblocking(true)?;
+        let host = socket.local_addr()?;
+        Ok((socket, host))
+    });
+    let (socket, mut host) = match bound {
+        Ok(bound) => bound,
+        Err(e) => {
+            bevy::log::error!(
+                "mingle webrtc: cannot bind UDP {}: {e}; no links",
+                config.bind
+            );
+            return;
+        }
+    };
+    let ice = IceGatherer::new(host, config.host_ip, config.interfaces);
+    if host.ip().is_unspecified() {
+        host.set_ip(config.host_ip);
+    }
+    commands.insert_resource(WebRtcLinks {
+        socket,
+        host,
+        links: BTreeMap::new(),
+        waiting: VecDeque::new(),
+        last_start: None,
+        buf: vec![0; 2000],
+        ice,
+        ice_generation: 0,
+        relay_only: config.relay_only,
+        inbound_filter: None,
+        now: Instant::now(),
+    });
+}
+
+/// Stamps this frame's time on the links: every input of the frame is given the same instant.
+fn advance_clock(mut links: ResMut<WebRtcLinks>, time: Res<Time<Real>>) {
+    let now = time.last_update().unwrap_or_else(Instant::now);
+    // Monotonic for str0m, whatever the app's clock does.
+    links.now = links.now.max(now);
 }
 
 const OFFER: u8 = b'O';
@@ -347,7 +379,8 @@ fn apply_ice_servers(mut links: ResMut<WebRtcLinks>, servers: Option<Res<MingleI
     let Some(servers) = servers else { return };
     if servers.generation != links.ice_generation {
         links.ice_generation = servers.generation;
-        links.ice.configure(&servers.servers, Instant::now());
+        let now = links.now;
+        links.ice.configure(&servers.servers, now);
     }
 }
 
@@ -362,6 +395,7 @@ fn trickle_candidates(mut links: ResMut<WebRtcLinks>, mut mingle: MingleClient) 
         payload.extend_from_slice(c.to_sdp_string().as_bytes());
         for (peer, link) in links.links.iter_mut() {
             link.rtc.add_local_candidate(c.clone());
+            link.touched = true;
             let _ = mingle.send_signal(*peer, payload.clone());
         }
     }
@@ -370,7 +404,7 @@ fn trickle_candidates(mut links: ResMut<WebRtcLinks>, mut mingle: MingleClient) 
 /// Queues an offer to each newcomer we should call; closes links to peers that left.
 fn follow_peers(
     mut links: ResMut<WebRtcLinks>,
-    session: Option<Res<MingleSession>>,
+    session: Option<Res<MingleWelcome>>,
     mut entered: MessageReader<PeerEntered>,
     mut left: MessageReader<PeerLeft>,
     mut closed: MessageWriter<LinkClosed>,
@@ -435,6 +469,7 @@ fn answer_signals(
                     continue;
                 };
                 link.remote_candidates.extend(sdp_candidates(&sdp));
+                link.touched = true;
                 if let Some(pending) = link.pending.take()
                     && let Err(e) = link.rtc.sdp_api().accept_answer(pending, answer)
                 {
@@ -446,6 +481,7 @@ fn answer_signals(
                     continue;
                 };
                 if let Ok(c) = Candidate::from_sdp_string(&sdp) {
+                    link.touched = true;
                     link.remote_candidates.push(c.clone());
                     link.rtc.add_remote_candidate(c);
                 }
@@ -465,7 +501,7 @@ fn start_attempts(
     if in_flight >= config.max_in_flight
         || links
             .last_start
-            .is_some_and(|t| t.elapsed() < config.stagger)
+            .is_some_and(|t| links.now.saturating_duration_since(t) < config.stagger)
     {
         return;
     }
@@ -495,7 +531,7 @@ fn start_attempts(
         links.waiting.push_front(peer);
         return;
     }
-    links.last_start = Some(Instant::now());
+    links.last_start = Some(links.now);
     let link = links.new_link(rtc, Some(pending), Some(channel), audio);
     links.links.insert(peer, link);
 }
@@ -523,7 +559,7 @@ fn drive_links(
         let (source, destination, bytes) =
             match links
                 .ice
-                .handle_datagram(source, &links.buf[..n], Instant::now())
+                .handle_datagram(source, &links.buf[..n], links.now)
             {
                 Incoming::Consumed => continue,
                 Incoming::Direct { destination } => (source, destination, links.buf[..n].to_vec()),
@@ -544,7 +580,7 @@ fn drive_links(
             continue;
         };
         let input = Input::Receive(
-            Instant::now(),
+            links.now,
             Receive {
                 proto: Protocol::Udp,
                 source,
@@ -566,6 +602,7 @@ fn drive_links(
             if stun && !link.heard.contains(&source) && link.heard.len() < 16 {
                 link.heard.push(source);
             }
+            link.touched = true;
             if let Err(e) = link.rtc.handle_input(input) {
                 debug!("mingle webrtc: input from {source} refused: {e}");
             }
@@ -573,9 +610,18 @@ fn drive_links(
             debug!("mingle webrtc: no link accepts a datagram from {source}");
         }
     }
-    let now = Instant::now();
+    let now = links.now;
     let mut ended: Vec<(PeerId, Option<ConnectionOutcome>)> = Vec::new();
     for (&peer, link) in links.links.iter_mut() {
+        if !link.open && now.saturating_duration_since(link.started) > config.attempt_timeout {
+            ended.push((peer, Some(ConnectionOutcome::TimedOut)));
+            continue;
+        }
+        // str0m is driven by its own timeouts: a link with no input and no timer due is left
+        // alone this frame.
+        if !std::mem::take(&mut link.touched) && now < link.next_timeout {
+            continue;
+        }
         if link.rtc.handle_input(Input::Timeout(now)).is_err() {
             ended.push((peer, Some(ConnectionOutcome::Failed)));
             continue;
@@ -601,7 +647,10 @@ fn drive_links(
                         let _ = links.socket.send_to(&t.contents, t.destination);
                     }
                 }
-                Ok(Output::Timeout(_)) => break,
+                Ok(Output::Timeout(at)) => {
+                    link.next_timeout = at;
+                    break;
+                }
                 Ok(Output::Event(Event::ChannelOpen(id, _))) => {
                     link.channel = Some(id);
                     link.open = true;
@@ -638,9 +687,6 @@ fn drive_links(
                     break;
                 }
             }
-        }
-        if !link.open && now.duration_since(link.started) > config.attempt_timeout {
-            ended.push((peer, Some(ConnectionOutcome::TimedOut)));
         }
     }
     links.ice.poll(now);

@@ -1,4 +1,5 @@
-//! One simulated client: a renet client over the client plugin's [`ServerLink`], no Bevy app.
+//! One simulated client: the client plugin's [`ClientSession`] and [`ServerLink`] with a renet
+//! client, no Bevy app.
 //!
 //! Bots are cheap so that thousands fit beside the server on a 2-core machine: the run polls
 //! every bot's socket with one `epoll` (mio) and services a bot only when its socket is
@@ -13,7 +14,7 @@ use renet::RenetClient;
 use renetcode::ClientAuthentication;
 
 use super::report::Counters;
-use crate::client::ServerLink;
+use crate::client::{ClientSession, ServerLink, SessionEvent};
 use crate::protocol::{
     Channel, ClientToServer, PROTOCOL_ID, PeerId, ServerToClient, SpaceId, connection_config,
     decode_server, encode_client,
@@ -40,9 +41,8 @@ pub(crate) struct Bot {
     pub pos: [f32; 3],
     /// The last position it sent, and when (seconds since the run started).
     pub sent: Option<([f32; 3], f64)>,
-    /// Its peer set, built only from what it received.
-    pub peers: BTreeSet<PeerId>,
-    pub welcomed: bool,
+    /// Its protocol state: the peer set, built only from what it received.
+    session: ClientSession,
     /// A message is queued: flush now rather than at the next paced send.
     dirty: bool,
 }
@@ -73,14 +73,23 @@ impl Bot {
             last_service: Instant::now(),
             pos,
             sent: None,
-            peers: BTreeSet::new(),
-            welcomed: false,
+            session: ClientSession::new(),
             dirty: true,
         })
     }
 
     pub fn is_connected(&self) -> bool {
         self.client.is_connected()
+    }
+
+    /// Whether the server welcomed it.
+    pub fn welcomed(&self) -> bool {
+        self.session.welcome().is_some()
+    }
+
+    /// Its peer set, built only from what it received.
+    pub fn peers(&self) -> &BTreeSet<PeerId> {
+        self.session.peers()
     }
 
     /// Whether the bot is due a service at `now` (its socket is readable, or its timers ran).
@@ -113,32 +122,17 @@ impl Bot {
                     ServerToClient::IceServers { .. } => "IceServers",
                 };
                 counters.count(kind, bytes.len());
-                match msg {
-                    ServerToClient::Welcome { .. } => self.welcomed = true,
-                    ServerToClient::PeersChanged { entered, left } => {
-                        counters.left += left.len() as u64;
-                        counters.entered += entered.len() as u64;
-                        for (p, _) in left {
-                            self.peers.remove(&p);
-                        }
-                        for (p, _) in entered {
-                            self.peers.insert(p);
-                            heard.push(Heard::Entered(p));
-                        }
-                    }
-                    ServerToClient::PeerSnapshot { peers } => {
-                        let fresh: BTreeSet<PeerId> = peers.into_iter().collect();
-                        for &p in fresh.difference(&self.peers) {
-                            counters.entered += 1;
-                            heard.push(Heard::Entered(p));
-                        }
-                        counters.left += self.peers.difference(&fresh).count() as u64;
-                        self.peers = fresh;
-                    }
-                    ServerToClient::Signal { .. }
-                    | ServerToClient::Rejected { .. }
-                    | ServerToClient::IceServers { .. } => {}
+                self.session.handle_message(msg);
+            }
+        }
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                SessionEvent::PeerEntered(p) => {
+                    counters.entered += 1;
+                    heard.push(Heard::Entered(p));
                 }
+                SessionEvent::PeerLeft(_) => counters.left += 1,
+                _ => {}
             }
         }
     }

@@ -21,7 +21,7 @@ pub(crate) fn mismatches(
     let (range, leave) = (config.range, config.leave_range);
     let live: BTreeMap<PeerId, &Bot> = bots
         .iter()
-        .filter(|b| b.is_connected() && b.welcomed && b.sent.is_some())
+        .filter(|b| b.is_connected() && b.welcomed() && b.sent.is_some())
         .map(|b| (b.id, b))
         .collect();
     let mut count = 0;
@@ -34,7 +34,7 @@ pub(crate) fn mismatches(
     };
     let all: Vec<&Bot> = live.values().copied().collect();
     for (n, a) in all.iter().enumerate() {
-        for p in &a.peers {
+        for p in a.peers() {
             if !live.contains_key(p) {
                 note(
                     &mut count,
@@ -49,7 +49,7 @@ pub(crate) fn mismatches(
         for b in &all[n + 1..] {
             let pb = b.sent.expect("filtered").0;
             let d2 = (pa[0] - pb[0]).powi(2) + (pa[1] - pb[1]).powi(2) + (pa[2] - pb[2]).powi(2);
-            let (ab, ba) = (a.peers.contains(&b.id), b.peers.contains(&a.id));
+            let (ab, ba) = (a.peers().contains(&b.id), b.peers().contains(&a.id));
             let d = d2.sqrt();
             let blocked = rules.is_blocked(a.id, b.id);
             let grouped = !blocked && rules.share_group(a.id, b.id, Realm(0));
@@ -90,9 +90,9 @@ pub(crate) fn mismatches(
     if config.max_peers.is_some() {
         let mut pairs = BTreeSet::new();
         for a in &all {
-            for &p in &a.peers {
+            for &p in a.peers() {
                 if let Some(b) = live.get(&p) {
-                    if !b.peers.contains(&a.id) {
+                    if !b.peers().contains(&a.id) {
                         note(
                             &mut count,
                             format!("{} lists {} but not the other way", a.id, p),

@@ -27,6 +27,7 @@ use report::Counters;
 use scenario::{Motion, Scenario};
 use server_process::ServerProcess;
 
+use crate::kit::ordered;
 use crate::protocol::{PeerId, Realm, SpaceId};
 use crate::proximity::{PairChange, Proximity, ProximityConfig};
 use crate::server::NotifyMode;
@@ -77,20 +78,20 @@ pub struct LoadgenArgs {
     #[arg(long, env = "MINGLE_SERVER_BIN")]
     pub server_bin: Option<PathBuf>,
     /// Notify mode for the spawned server.
-    #[arg(long, value_enum, default_value = "changes")]
+    #[arg(long, value_enum, default_value_t = NotifyMode::default())]
     pub notify: NotifyMode,
     /// Extra argument for the spawned server (repeatable), e.g. `--server-arg=--loop-hz=30`.
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     pub server_args: Vec<String>,
     /// Introduction distance the server uses (for the oracle and the spawned server).
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = ProximityConfig::default().range)]
     pub range: f32,
     /// Departure distance the server uses.
-    #[arg(long, default_value_t = 25.0)]
+    #[arg(long, default_value_t = ProximityConfig::default().leave_range)]
     pub leave_range: f32,
     /// Peer cap of the spawned server (`--max-peers`), also applied by the oracle check.
     #[arg(long)]
-    pub max_peers: Option<u32>,
+    pub max_peers: Option<std::num::NonZeroU32>,
     /// Seconds to let everything settle, standing still, before the peer sets are checked.
     #[arg(long, default_value_t = 1.5)]
     pub settle_secs: f64,
@@ -139,10 +140,6 @@ struct LatencyTracker {
     pending: FxHashMap<(PeerId, PeerId), (Instant, u8)>,
     samples_ms: Vec<f64>,
     recording: bool,
-}
-
-fn ordered(a: PeerId, b: PeerId) -> (PeerId, PeerId) {
-    if a < b { (a, b) } else { (b, a) }
 }
 
 impl LatencyTracker {
@@ -412,7 +409,7 @@ pub fn run(args: &LoadgenArgs) -> Result<Report, LoadgenError> {
     let connect_start = Instant::now();
     let mut last = Instant::now();
     while connect_start.elapsed() < CONNECT_TIMEOUT
-        && run.bots.iter().any(|b| !(b.is_connected() && b.welcomed))
+        && run.bots.iter().any(|b| !(b.is_connected() && b.welcomed()))
     {
         std::thread::sleep(FRAME);
         let dt = last.elapsed();
@@ -483,7 +480,7 @@ pub fn run(args: &LoadgenArgs) -> Result<Report, LoadgenError> {
         .bots
         .iter()
         .filter(|b| b.is_connected())
-        .map(|b| b.peers.len())
+        .map(|b| b.peers().len())
         .collect();
     sizes.sort_unstable();
     let peers_per_client = PeerCounts {

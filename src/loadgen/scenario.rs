@@ -2,6 +2,8 @@
 
 use clap::ValueEnum;
 
+use crate::kit::SplitMix64;
+
 /// A load scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ScenarioKind {
@@ -42,30 +44,6 @@ impl ScenarioKind {
     }
 }
 
-/// SplitMix64: seeded and tiny.
-#[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed ^ 0x5DEE_CE66_D1CE_5EED)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// Walking speed, units per second.
 const WALK: f32 = 3.0;
 
@@ -82,7 +60,7 @@ pub(crate) struct Motion {
 pub(crate) struct Scenario {
     pub kind: ScenarioKind,
     pub side: f32,
-    rng: Rng,
+    rng: SplitMix64,
     moving_fraction: f64,
     /// Per group: home lattice point, centre now, waypoint.
     groups: Vec<([f32; 2], [f32; 2], [f32; 2])>,
@@ -96,7 +74,7 @@ impl Scenario {
         Scenario {
             kind,
             side,
-            rng: Rng::new(seed),
+            rng: SplitMix64::new(seed ^ 0x5DEE_CE66_D1CE_5EED),
             moving_fraction,
             groups: Vec::new(),
         }
@@ -106,7 +84,7 @@ impl Scenario {
         [self.rng.unit() * self.side, self.rng.unit() * self.side]
     }
 
-    pub fn rng(&mut self) -> &mut Rng {
+    pub fn rng(&mut self) -> &mut SplitMix64 {
         &mut self.rng
     }
 

@@ -96,6 +96,9 @@ impl std::fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+// `DecodeError` is `Copy` and small (<= 16 bytes): checked by the compiler.
+const _: () = assert!(std::mem::size_of::<DecodeError>() <= 16);
+
 impl DecodeError {
     /// The rejection a client is sent for this error.
     pub fn reject_reason(self) -> super::RejectReason {
@@ -521,7 +524,6 @@ mod tests {
     fn decode_error_is_small_and_copy() {
         fn is_copy<T: Copy + std::error::Error + Send + Sync>() {}
         is_copy::<DecodeError>();
-        assert!(std::mem::size_of::<DecodeError>() <= 16);
     }
 
     proptest::proptest! {

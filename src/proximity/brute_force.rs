@@ -322,7 +322,7 @@ pub fn check_capped_with_rules(
     }
     let cap_of = |s: SpaceId| -> usize {
         let SpaceRules { max_peers, .. } = config.rules(s);
-        max_peers.map_or(usize::MAX, |c| c as usize)
+        max_peers.map_or(usize::MAX, |c| c.get() as usize)
     };
     for (&p, list) in &peers {
         if let Some(&(_, s, _)) = at.get(&p)

@@ -2,8 +2,12 @@
 //! rules games set (groups, blocks, voice range multipliers).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroU32;
+
+use serde::{Deserialize, Serialize};
 
 use crate::protocol::{PeerId, Realm, SpaceId};
+use crate::settings::{InvalidSetting, require};
 
 /// Distances and cap of one space.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -13,11 +17,12 @@ pub struct SpaceRules {
     /// Departure distance, world units, >= `range`.
     pub leave_range: f32,
     /// Most introduced peers per client; `None` is unlimited.
-    pub max_peers: Option<u32>,
+    pub max_peers: Option<NonZeroU32>,
 }
 
-/// What decides who is introduced.
-#[derive(Debug, Clone, PartialEq)]
+/// What decides who is introduced. In the server's config file, the `[proximity]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProximityConfig {
     /// Introduction distance: a pair within it is introduced. Default: 20.0 world units.
     pub range: f32,
@@ -25,12 +30,16 @@ pub struct ProximityConfig {
     /// units. Must be >= `range`.
     pub leave_range: f32,
     /// Most introduced peers per client (nearest first, symmetric, stable); `None` is
-    /// unlimited. Default: `None`.
-    pub max_peers: Option<u32>,
+    /// unlimited (left out of the file). Default: `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_peers: Option<NonZeroU32>,
     /// With a cap, an existing pair is replaced only by a candidate nearer by at least this
     /// much, so a shuffling crowd does not churn connections. Default: 2.0 world units.
     pub replace_margin: f32,
-    /// Spaces with their own rules (a "stage" where voices carry further). Default: none.
+    /// Spaces with their own rules (a "stage" where voices carry further); in the file,
+    /// `[[proximity.spaces]]` tables of `id`, `range`, `leave_range` and an optional
+    /// `max_peers` (none: unlimited). Default: none.
+    #[serde(with = "space_tables")]
     pub spaces: Vec<(SpaceId, SpaceRules)>,
 }
 
@@ -68,20 +77,98 @@ impl ProximityConfig {
             .fold(self.leave_range, f32::max)
     }
 
-    /// Whether every distance is positive and finite with `range <= leave_range`, every cap
-    /// at least 1, and the margin finite and non-negative.
+    /// Whether [`validate`](Self::validate) finds nothing wrong.
     pub fn is_valid(&self) -> bool {
-        let ok = |r: &SpaceRules| {
-            r.range.is_finite()
-                && r.range > 0.0
-                && r.leave_range.is_finite()
-                && r.leave_range >= r.range
-                && r.max_peers != Some(0)
-        };
-        ok(&self.rules(SpaceId(u32::MAX)))
-            && self.spaces.iter().all(|(_, r)| ok(r))
-            && self.replace_margin.is_finite()
-            && self.replace_margin >= 0.0
+        self.validate().is_ok()
+    }
+
+    /// Checks every distance is positive and finite with `range <= leave_range` (in every
+    /// space too), and the margin finite and non-negative. Caps cannot be 0 by their type.
+    ///
+    /// # Errors
+    /// The first field out of range, named by its path in the server's config file.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        let finite_positive = |x: f32| x.is_finite() && x > 0.0;
+        require(
+            "proximity.range",
+            finite_positive(self.range),
+            "a positive number",
+            self.range,
+        )?;
+        require(
+            "proximity.leave_range",
+            self.leave_range.is_finite() && self.leave_range >= self.range,
+            format_args!(">= range ({})", self.range),
+            self.leave_range,
+        )?;
+        require(
+            "proximity.replace_margin",
+            self.replace_margin.is_finite() && self.replace_margin >= 0.0,
+            "a non-negative distance",
+            self.replace_margin,
+        )?;
+        for (id, r) in &self.spaces {
+            require(
+                "proximity.spaces",
+                finite_positive(r.range) && r.leave_range.is_finite() && r.leave_range >= r.range,
+                format_args!("0 < range <= leave_range in space {}", id.0),
+                (r.range, r.leave_range),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The file form of [`ProximityConfig::spaces`]: one table per space, its id beside its rules.
+mod space_tables {
+    use std::num::NonZeroU32;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::SpaceRules;
+    use crate::protocol::SpaceId;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct SpaceTable {
+        id: u32,
+        range: f32,
+        leave_range: f32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_peers: Option<NonZeroU32>,
+    }
+
+    pub(super) fn serialize<S: Serializer>(
+        spaces: &[(SpaceId, SpaceRules)],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let tables: Vec<SpaceTable> = spaces
+            .iter()
+            .map(|&(id, r)| SpaceTable {
+                id: id.0,
+                range: r.range,
+                leave_range: r.leave_range,
+                max_peers: r.max_peers,
+            })
+            .collect();
+        tables.serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<(SpaceId, SpaceRules)>, D::Error> {
+        let tables = Vec::<SpaceTable>::deserialize(deserializer)?;
+        Ok(tables
+            .into_iter()
+            .map(|t| {
+                let rules = SpaceRules {
+                    range: t.range,
+                    leave_range: t.leave_range,
+                    max_peers: t.max_peers,
+                };
+                (SpaceId(t.id), rules)
+            })
+            .collect())
     }
 }
 

@@ -1,5 +1,8 @@
 //! What the server keeps per connected client, and the id → entity directory.
 
+use bevy::ecs::lifecycle::HookContext;
+use bevy::ecs::world::DeferredWorld;
+use bevy::log::warn;
 use bevy::math::Vec3;
 use bevy::prelude::{Component, Entity, Resource};
 use rustc_hash::FxHashMap;
@@ -7,14 +10,72 @@ use rustc_hash::FxHashMap;
 use crate::protocol::{PeerId, Realm, SpaceId};
 use crate::proximity::ClientHandle;
 
-/// A connected client: its id and the realm its connect token put it in.
+/// A client of the proximity core: its id and the realm its connect token put it in.
+///
+/// Its lifecycle is the client's: adding it registers the entity in [`PeerDirectory`];
+/// removing it (or despawning the entity) takes the client out of the proximity core, so
+/// its pairs end with [`PairLeft`](super::PairLeft) at the next tick. The server spawns one
+/// per connection; a game using [`MingleProximityPlugin`](super::MingleProximityPlugin) alone
+/// spawns its own, with [`MinglePosition`] and [`MingleSpace`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Component)]
-#[require(ProximitySlot)]
+#[require(ProximitySlot, NearbyPeers)]
+#[component(on_add = register_peer, on_remove = release_peer)]
 pub struct MinglePeer {
     /// The renet client id.
     pub id: PeerId,
     /// The tenant it belongs to; peers of two realms never meet.
     pub realm: Realm,
+}
+
+/// Registers a new client entity under its id (see [`MinglePeer`]).
+fn register_peer(mut world: DeferredWorld, ctx: HookContext) {
+    let Some(&MinglePeer { id, .. }) = world.get::<MinglePeer>(ctx.entity) else {
+        return;
+    };
+    let Some(mut directory) = world.get_resource_mut::<PeerDirectory>() else {
+        warn_without_plugin();
+        return;
+    };
+    if let Some(stale) = directory.register(id, ctx.entity)
+        && stale != ctx.entity
+    {
+        // Two entities under one id: the newer wins, and starts without the older one's pairs.
+        warn!("{id} was spawned twice; the older entity {stale} is despawned");
+        if let Some(mut index) = world.get_resource_mut::<super::ProximityIndex>() {
+            index.0.remove(id);
+        }
+        world.commands().entity(stale).despawn();
+    }
+}
+
+/// Takes a removed client out of the directory and the core (see [`MinglePeer`]).
+fn release_peer(mut world: DeferredWorld, ctx: HookContext) {
+    let Some(&MinglePeer { id, .. }) = world.get::<MinglePeer>(ctx.entity) else {
+        return;
+    };
+    let Some(mut directory) = world.get_resource_mut::<PeerDirectory>() else {
+        return;
+    };
+    // A stale duplicate (see `register_peer`) no longer owns the id.
+    if directory.get(id) != Some(ctx.entity) {
+        return;
+    }
+    directory.unregister(id);
+    if let Some(mut index) = world.get_resource_mut::<super::ProximityIndex>() {
+        // Its pairs become departures at the next proximity tick.
+        index.0.remove(id);
+    }
+}
+
+/// Warns once that client entities exist but nothing tracks them.
+fn warn_without_plugin() {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        warn!(
+            "a MinglePeer was spawned but MingleProximityPlugin is not added: add \
+             MingleServerPlugin, or MingleProximityPlugin alone, to the app"
+        );
+    });
 }
 
 /// Where the client last said it stands. Inserted with its first position update.

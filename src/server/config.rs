@@ -1,10 +1,15 @@
-//! The server's configuration: defaults from `assets/mingle.toml`, validated in one place.
+//! The server's configuration: one struct per concern, each field's default in its `Default`
+//! (shipped as `assets/mingle.toml`, shown by `mingle-server --help`), each struct validated by
+//! its own `validate`.
 
 use std::net::SocketAddr;
 use std::path::Path;
 
 use bevy::prelude::Resource;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+use crate::proximity::ProximityConfig;
+use crate::settings::{InvalidSetting, positive, require};
 
 /// The default configuration file, embedded in the binary.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../assets/mingle.toml");
@@ -12,23 +17,8 @@ pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../assets/mingle.toml");
 /// Most clients one server takes (netcode shards of [`SHARD_CLIENTS`](super::SHARD_CLIENTS) slots behind one socket).
 pub const MAX_CLIENTS_LIMIT: usize = 16_384;
 
-/// One space's own rules in the config file (`[[spaces]]`); fields left out take the
-/// server-wide value.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SpaceSettings {
-    /// The space id clients send with their position.
-    pub id: u32,
-    /// Introduction distance in this space, world units.
-    pub range: Option<f32>,
-    /// Departure distance in this space, world units.
-    pub leave_range: Option<f32>,
-    /// Peer cap in this space; 0 is unlimited.
-    pub max_peers: Option<u32>,
-}
-
 /// What the server sends when peer sets change.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum NotifyMode {
     /// mingle's way: one `PeersChanged` per client per tick, only when its set changed.
@@ -41,19 +31,16 @@ pub enum NotifyMode {
 }
 
 /// Everything the server plugin and binary need to run. `Default` is what we ship, the same
-/// values as `assets/mingle.toml`.
-#[derive(Debug, Clone, PartialEq, Resource, Deserialize)]
+/// values as `assets/mingle.toml`; in the file, each nested struct is a table.
+#[derive(Debug, Clone, PartialEq, Resource, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MingleServerConfig {
     /// UDP address to listen on. Default: `127.0.0.1:5000`. Port 0 picks a free port.
     pub bind: SocketAddr,
     /// The address clients dial, written into connect tokens and checked by netcode (secure
     /// mode). Default: none, meaning the bound address; set it when binding `0.0.0.0`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub public_addr: Option<SocketAddr>,
-    /// Introduction distance. Default: 20.0 world units.
-    pub range: f32,
-    /// Departure distance, >= `range`. Default: 25.0 world units.
-    pub leave_range: f32,
     /// Proximity ticks per second. Default: 20.0 Hz.
     pub tick_hz: f64,
     /// App updates per second of the headless loop (socket reads and writes). Default: 20.0 Hz.
@@ -76,15 +63,9 @@ pub struct MingleServerConfig {
     pub refresh_burst: u32,
     /// What to send when sets change. Default: [`NotifyMode::Changes`].
     pub notify: NotifyMode,
-    /// Most introduced peers per client, nearest first; 0 is unlimited. Default: 0.
-    pub max_peers: u32,
-    /// With a cap, a pair is replaced only by a candidate nearer by this much. Default: 2.0
-    /// world units.
-    pub replace_margin: f32,
-    /// Spaces with their own range, leave_range or cap. Default: none.
-    pub spaces: Vec<SpaceSettings>,
     /// Where to serve Prometheus metrics (`GET /metrics`), e.g. `127.0.0.1:9464`.
     /// Default: none (off).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_addr: Option<SocketAddr>,
     /// STUN and TURN URLs given to every client (`stun:host:port`,
     /// `turn:host:port?transport=udp`). TURN URLs need the shared secret
@@ -92,6 +73,9 @@ pub struct MingleServerConfig {
     pub ice_servers: Vec<String>,
     /// Lifetime of each client's TURN credentials, renewed at half of it. Default: 3600 s.
     pub turn_credential_ttl_secs: u64,
+    /// Who is introduced to whom: distances, the peer cap, per-space rules (`[proximity]`).
+    /// Default: [`ProximityConfig::default`].
+    pub proximity: ProximityConfig,
     /// Voice rules: group size limit, voice range bounds, admin API (`[voice_rules]`).
     pub voice_rules: super::rules::VoiceRulesConfig,
 }
@@ -101,8 +85,6 @@ impl Default for MingleServerConfig {
         MingleServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 5000)),
             public_addr: None,
-            range: 20.0,
-            leave_range: 25.0,
             tick_hz: 20.0,
             loop_hz: 20.0,
             max_clients: 1024,
@@ -114,11 +96,9 @@ impl Default for MingleServerConfig {
             refresh_burst: 5,
             notify: NotifyMode::Changes,
             metrics_addr: None,
-            max_peers: 0,
-            replace_margin: 2.0,
-            spaces: Vec::new(),
             ice_servers: Vec::new(),
             turn_credential_ttl_secs: 3600,
+            proximity: ProximityConfig::default(),
             voice_rules: super::rules::VoiceRulesConfig::default(),
         }
     }
@@ -162,8 +142,13 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-fn invalid(field: &'static str, reason: String) -> ConfigError {
-    ConfigError::Invalid { field, reason }
+impl From<InvalidSetting> for ConfigError {
+    fn from(e: InvalidSetting) -> Self {
+        ConfigError::Invalid {
+            field: e.field,
+            reason: e.reason,
+        }
+    }
 }
 
 impl MingleServerConfig {
@@ -190,174 +175,99 @@ impl MingleServerConfig {
         Self::from_toml(&text, &path.display().to_string())
     }
 
-    /// Checks every field.
+    /// Checks every field, the nested structs by their own `validate`.
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] naming the first field out of range.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(reason) = self.voice_rules.problem() {
-            return Err(invalid("voice_rules", reason));
-        }
-        if !(self.range.is_finite() && self.range > 0.0) {
-            return Err(invalid(
-                "range",
-                format!("must be a positive number, got {}", self.range),
-            ));
-        }
-        if !(self.leave_range.is_finite() && self.leave_range >= self.range) {
-            return Err(invalid(
-                "leave_range",
-                format!(
-                    "must be >= range ({}), got {}",
-                    self.range, self.leave_range
-                ),
-            ));
-        }
-        if !(self.tick_hz.is_finite() && self.tick_hz > 0.0 && self.tick_hz <= 1000.0) {
-            return Err(invalid(
-                "tick_hz",
-                format!("must be in (0, 1000], got {}", self.tick_hz),
-            ));
-        }
-        if !(self.loop_hz.is_finite() && self.loop_hz >= self.tick_hz && self.loop_hz <= 10_000.0) {
-            return Err(invalid(
-                "loop_hz",
-                format!(
-                    "must be in [tick_hz ({}), 10000], got {}",
-                    self.tick_hz, self.loop_hz
-                ),
-            ));
-        }
-        if self.max_clients == 0 || self.max_clients > MAX_CLIENTS_LIMIT {
-            return Err(invalid(
-                "max_clients",
-                format!(
-                    "must be in 1..={MAX_CLIENTS_LIMIT} (netcode's limit), got {}",
-                    self.max_clients
-                ),
-            ));
-        }
-        if !(self.idle_timeout_secs.is_finite() && self.idle_timeout_secs > 0.0) {
-            return Err(invalid(
-                "idle_timeout_secs",
-                format!(
-                    "must be a positive number of seconds, got {}",
-                    self.idle_timeout_secs
-                ),
-            ));
-        }
-        if self.max_decode_failures == 0 {
-            return Err(invalid(
-                "max_decode_failures",
-                "must be at least 1".to_owned(),
-            ));
-        }
-        if !(self.stats_interval_secs.is_finite() && self.stats_interval_secs > 0.0) {
-            return Err(invalid(
-                "stats_interval_secs",
-                format!(
-                    "must be a positive number of seconds, got {}",
-                    self.stats_interval_secs
-                ),
-            ));
-        }
-        if !(self.max_position_hz.is_finite() && self.max_position_hz >= 1.0) {
-            return Err(invalid(
-                "max_position_hz",
-                format!(
-                    "must be at least 1 (clients re-send once a second), got {}",
-                    self.max_position_hz
-                ),
-            ));
-        }
-        if !(self.refresh_per_sec.is_finite() && self.refresh_per_sec > 0.0) {
-            return Err(invalid(
-                "refresh_per_sec",
-                format!("must be a positive rate, got {}", self.refresh_per_sec),
-            ));
-        }
-        if self.refresh_burst == 0 {
-            return Err(invalid("refresh_burst", "must be at least 1".to_owned()));
-        }
-        if !(self.replace_margin.is_finite() && self.replace_margin >= 0.0) {
-            return Err(invalid(
-                "replace_margin",
-                format!(
-                    "must be a non-negative distance, got {}",
-                    self.replace_margin
-                ),
-            ));
-        }
-        if self.ice_servers.len() > crate::protocol::MAX_ICE_URLS {
-            return Err(invalid(
-                "ice_servers",
-                format!(
-                    "at most {} URLs, got {}",
-                    crate::protocol::MAX_ICE_URLS,
-                    self.ice_servers.len()
-                ),
-            ));
-        }
+        self.check()?;
+        self.proximity.validate()?;
+        self.voice_rules.validate()?;
+        Ok(())
+    }
+
+    fn check(&self) -> Result<(), InvalidSetting> {
+        use crate::protocol::{MAX_ICE_TEXT_BYTES, MAX_ICE_URLS};
+        let (tick, lp) = (self.tick_hz, self.loop_hz);
+        require(
+            "tick_hz",
+            positive(tick) && tick <= 1000.0,
+            "in (0, 1000]",
+            tick,
+        )?;
+        let loop_ok = lp.is_finite() && lp >= tick && lp <= 10_000.0;
+        require(
+            "loop_hz",
+            loop_ok,
+            format_args!("in [tick_hz ({tick}), 10000]"),
+            lp,
+        )?;
+        let clients_ok = (1..=MAX_CLIENTS_LIMIT).contains(&self.max_clients);
+        let clients_rule = format_args!("in 1..={MAX_CLIENTS_LIMIT} (netcode's limit)");
+        require("max_clients", clients_ok, clients_rule, self.max_clients)?;
+        let idle = self.idle_timeout_secs;
+        require(
+            "idle_timeout_secs",
+            positive(idle),
+            "a positive number of seconds",
+            idle,
+        )?;
+        let failures = self.max_decode_failures;
+        require("max_decode_failures", failures >= 1, "at least 1", failures)?;
+        let stats = self.stats_interval_secs;
+        require(
+            "stats_interval_secs",
+            positive(stats),
+            "a positive number of seconds",
+            stats,
+        )?;
+        let position_hz = self.max_position_hz;
+        let position_ok = position_hz.is_finite() && position_hz >= 1.0;
+        let position_rule = "at least 1 (clients re-send once a second)";
+        require("max_position_hz", position_ok, position_rule, position_hz)?;
+        let refresh = self.refresh_per_sec;
+        require(
+            "refresh_per_sec",
+            positive(refresh),
+            "a positive rate",
+            refresh,
+        )?;
+        require(
+            "refresh_burst",
+            self.refresh_burst >= 1,
+            "at least 1",
+            self.refresh_burst,
+        )?;
+        let urls = self.ice_servers.len();
+        require(
+            "ice_servers",
+            urls <= MAX_ICE_URLS,
+            format_args!("at most {MAX_ICE_URLS} URLs"),
+            urls,
+        )?;
         for url in &self.ice_servers {
             let scheme_ok = ["stun:", "stuns:", "turn:", "turns:"]
                 .iter()
                 .any(|s| url.starts_with(s));
-            if !scheme_ok || url.len() > crate::protocol::MAX_ICE_TEXT_BYTES {
-                return Err(invalid(
-                    "ice_servers",
-                    format!(
-                        "{url:?} must start with stun:, stuns:, turn: or turns: and be at most {} bytes",
-                        crate::protocol::MAX_ICE_TEXT_BYTES
-                    ),
-                ));
-            }
+            let rule = format_args!(
+                "a stun:, stuns:, turn: or turns: URL of at most {MAX_ICE_TEXT_BYTES} bytes"
+            );
+            require(
+                "ice_servers",
+                scheme_ok && url.len() <= MAX_ICE_TEXT_BYTES,
+                rule,
+                url,
+            )?;
         }
-        if !(60..=7 * 86_400).contains(&self.turn_credential_ttl_secs) {
-            return Err(invalid(
-                "turn_credential_ttl_secs",
-                format!(
-                    "must be between 60 s and 7 days, got {}",
-                    self.turn_credential_ttl_secs
-                ),
-            ));
-        }
-        for space in &self.spaces {
-            let range = space.range.unwrap_or(self.range);
-            let leave = space.leave_range.unwrap_or(self.leave_range);
-            if !(range.is_finite() && range > 0.0 && leave.is_finite() && leave >= range) {
-                return Err(invalid(
-                    "spaces",
-                    format!(
-                        "space {} needs 0 < range <= leave_range, got {range} / {leave}",
-                        space.id
-                    ),
-                ));
-            }
-        }
+        let ttl = self.turn_credential_ttl_secs;
+        let ttl_ok = (60..=7 * 86_400).contains(&ttl);
+        require(
+            "turn_credential_ttl_secs",
+            ttl_ok,
+            "between 60 s and 7 days",
+            ttl,
+        )?;
         Ok(())
-    }
-
-    /// The proximity distances of this configuration.
-    pub fn proximity(&self) -> crate::proximity::ProximityConfig {
-        let cap = |n: u32| (n > 0).then_some(n);
-        crate::proximity::ProximityConfig {
-            range: self.range,
-            leave_range: self.leave_range,
-            max_peers: cap(self.max_peers),
-            replace_margin: self.replace_margin,
-            spaces: self
-                .spaces
-                .iter()
-                .map(|s| {
-                    let rules = crate::proximity::SpaceRules {
-                        range: s.range.unwrap_or(self.range),
-                        leave_range: s.leave_range.unwrap_or(self.leave_range),
-                        max_peers: s.max_peers.map_or(cap(self.max_peers), cap),
-                    };
-                    (crate::protocol::SpaceId(s.id), rules)
-                })
-                .collect(),
-        }
     }
 }
 
@@ -374,8 +284,10 @@ mod tests {
 
     #[test]
     fn partial_file_keeps_other_defaults() {
-        let parsed = MingleServerConfig::from_toml("range = 5.0\nleave_range = 6.0", "t").unwrap();
-        assert_eq!(parsed.range, 5.0);
+        let parsed =
+            MingleServerConfig::from_toml("[proximity]\nrange = 5.0\nleave_range = 6.0", "t")
+                .unwrap();
+        assert_eq!(parsed.proximity.range, 5.0);
         assert_eq!(parsed.max_clients, 1024);
     }
 
@@ -383,8 +295,8 @@ mod tests {
     fn invalid_values_name_their_field() {
         type Breaker = fn(&mut MingleServerConfig);
         let cases: [(&str, Breaker); 5] = [
-            ("range", |c| c.range = -1.0),
-            ("leave_range", |c| c.leave_range = 10.0),
+            ("proximity.range", |c| c.proximity.range = -1.0),
+            ("proximity.leave_range", |c| c.proximity.leave_range = 10.0),
             ("max_clients", |c| c.max_clients = 16_385),
             ("tick_hz", |c| c.tick_hz = 0.0),
             ("idle_timeout_secs", |c| c.idle_timeout_secs = f64::NAN),
@@ -400,8 +312,36 @@ mod tests {
     }
 
     #[test]
+    fn a_stage_space_and_a_cap_from_the_file() {
+        let text = "[proximity]\nmax_peers = 8\n[[proximity.spaces]]\nid = 7\nrange = 60.0\n\
+                    leave_range = 70.0\nmax_peers = 40\n[[proximity.spaces]]\nid = 8\n\
+                    range = 5.0\nleave_range = 6.0";
+        let parsed = MingleServerConfig::from_toml(text, "t").unwrap();
+        assert_eq!(parsed.validate(), Ok(()));
+        let p = &parsed.proximity;
+        assert_eq!(p.max_peers, std::num::NonZeroU32::new(8));
+        let stage = p.rules(crate::protocol::SpaceId(7));
+        assert_eq!(
+            (stage.range, stage.max_peers),
+            (60.0, std::num::NonZeroU32::new(40))
+        );
+        assert_eq!(
+            p.rules(crate::protocol::SpaceId(8)).max_peers,
+            None,
+            "absent: unlimited"
+        );
+        let back = toml::to_string(&parsed).unwrap();
+        assert_eq!(MingleServerConfig::from_toml(&back, "again"), Ok(parsed));
+    }
+
+    #[test]
     fn unknown_or_mistyped_fields_are_parse_errors() {
-        for text in ["rnage = 3.0", "range = \"far\"", "range = "] {
+        for text in [
+            "[proximity]\nrnage = 3.0",
+            "[proximity]\nrange = \"far\"",
+            "range = 20.0",
+            "[proximity]\nmax_peers = 0",
+        ] {
             let err = MingleServerConfig::from_toml(text, "bad.toml").unwrap_err();
             assert!(matches!(err, ConfigError::Parse { .. }), "{text}: {err}");
             assert!(err.to_string().contains("bad.toml"));

@@ -293,7 +293,7 @@ fn controls(
             visible.iter().copied().reduce(Vec2::max),
             windows.single(),
         ) {
-            let margin = Vec2::splat(config.leave_range);
+            let margin = Vec2::splat(config.proximity.leave_range);
             let (min, max) = (min - margin, max + margin);
             transform.translation = ((min + max) / 2.0).extend(0.0);
             let size = max - min;
@@ -316,7 +316,7 @@ fn draw(
             continue;
         }
         let at = plane(&view, pos.0);
-        let rules = config.proximity().rules(space.0);
+        let rules = config.proximity.rules(space.0);
         let color = space_color(space.0);
         gizmos
             .circle_2d(Isometry2d::from_translation(at), rules.range, color)

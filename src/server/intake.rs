@@ -2,28 +2,28 @@
 
 use bevy::log::{debug, warn};
 use bevy::math::Vec3;
-use bevy::prelude::{Commands, Local, MessageWriter, Query, Res, ResMut, Time};
+use bevy::prelude::{
+    Commands, DetectChangesMut, Entity, Local, MessageWriter, Mut, Query, Res, ResMut, Time,
+};
 use bevy::time::Real;
 use bevy_renet::RenetServer;
 
 use super::components::{
     ClientHealth, MinglePeer, MinglePosition, MingleSpace, NearbyPeers, PeerDirectory,
 };
-use super::config::{MingleServerConfig, NotifyMode};
+use super::config::MingleServerConfig;
 use super::messages::ConnectionReported;
-use super::outbox::PositionUpdates;
 use super::stats::ServerStats;
 use super::{Outgoing, send};
 use crate::protocol::{
-    Channel, ClientToServer, ConnectionOutcome, Limited, PeerId, RejectReason, ServerToClient,
-    decode_client,
+    Channel, ClientToServer, ConnectionOutcome, DecodeError, Limited, PeerId, RejectReason,
+    ServerToClient, SpaceId, decode_client,
 };
 
 type ClientQuery<'w, 's> = Query<
     'w,
     's,
     (
-        &'static MinglePeer,
         &'static NearbyPeers,
         &'static mut ClientHealth,
         Option<&'static mut MinglePosition>,
@@ -31,8 +31,27 @@ type ClientQuery<'w, 's> = Query<
     ),
 >;
 
-/// Drains the channels of every client that sent something this frame. One client's bad input is answered for that
-/// client alone (rejection, then disconnect after too many); the loop always goes on.
+/// One client's messages being read this frame: who sent them, when, and what answers and
+/// counts they cause. Each message kind has one handler below.
+struct Sender<'a, 'w> {
+    id: PeerId,
+    now: f64,
+    health: &'a mut ClientHealth,
+    out: &'a mut Outgoing<'w>,
+    stats: &'a mut ServerStats,
+    config: &'a MingleServerConfig,
+}
+
+/// What the server does with the rest of a client's messages after one was handled.
+#[derive(PartialEq, Eq)]
+enum Then {
+    ReadOn,
+    Disconnected,
+}
+
+/// Drains the channels of every client that sent something this frame. One client's bad input
+/// is answered for that client alone (rejection, then disconnect after too many); the loop
+/// always goes on.
 pub(crate) fn intake(
     mut commands: Commands,
     mut out: Outgoing,
@@ -42,7 +61,6 @@ pub(crate) fn intake(
     time: Res<Time<Real>>,
     mut clients: ClientQuery,
     nearby_sets: Query<&NearbyPeers>,
-    mut updates: ResMut<PositionUpdates>,
     mut reports: MessageWriter<ConnectionReported>,
     mut delivered: Local<Vec<u64>>,
     mut rules: super::rules::RuleInputs,
@@ -56,159 +74,208 @@ pub(crate) fn intake(
         let Some(entity) = directory.get(id) else {
             continue;
         };
-        let Ok((peer, nearby, mut health, mut position, mut space)) = clients.get_mut(entity)
-        else {
+        let Ok((nearby, mut health, mut position, mut space)) = clients.get_mut(entity) else {
             continue;
         };
         refill(&mut health, now, &config);
+        let mut sender = Sender {
+            id,
+            now,
+            health: &mut health,
+            out: &mut out,
+            stats: &mut stats,
+            config: &config,
+        };
         'channels: for channel in Channel::ALL {
-            while let Some(bytes) = out.server.receive_message(id.0, channel) {
-                health.last_heard_secs = now;
+            while let Some(bytes) = sender.out.server.receive_message(id.0, channel) {
+                sender.health.last_heard_secs = now;
                 let msg = match decode_client(&bytes) {
-                    Ok(msg) => msg,
-                    // An invalid position (NaN, out of world) is a game's glitch more often
-                    // than an attack: it spends a position token like a valid one, is answered
-                    // at most once a second, and never counts toward a disconnect.
-                    Err(err) if err.reject_reason() == RejectReason::InvalidPosition => {
-                        if !take_token(&mut health.position_tokens) {
-                            stats.rate_limited_positions += 1;
-                            limited(&mut out, &mut health, id, now, Limited::Position);
-                            continue;
-                        }
-                        stats.invalid_positions += 1;
-                        if now - health.last_invalid_position_secs >= 1.0 {
-                            health.last_invalid_position_secs = now;
-                            reject(&mut out, id, RejectReason::InvalidPosition);
-                        }
+                    Ok(msg) if msg.channel() == channel => msg,
+                    Ok(_) => {
+                        sender.stats.rejected_inputs += 1;
+                        sender.reject(RejectReason::WrongChannel);
                         continue;
                     }
-                    Err(err) => {
-                        stats.decode_failures += 1;
-                        health.decode_failures += 1;
-                        debug!("{id}: undecodable message: {err}");
-                        let reason = err.reject_reason();
-                        if reason == RejectReason::PayloadTooLarge {
-                            stats.oversized_payloads += 1;
-                        }
-                        reject(&mut out, id, reason);
-                        if health.decode_failures >= config.max_decode_failures {
-                            warn!(
-                                "{id}: {} undecodable messages, disconnecting",
-                                health.decode_failures
-                            );
-                            stats.kicked += 1;
-                            out.server.disconnect(id.0);
-                            break 'channels;
-                        }
-                        continue;
-                    }
+                    Err(err) => match sender.on_undecodable(err) {
+                        Then::ReadOn => continue,
+                        Then::Disconnected => break 'channels,
+                    },
                 };
-                if msg.channel() != channel {
-                    stats.rejected_inputs += 1;
-                    reject(&mut out, id, RejectReason::WrongChannel);
-                    continue;
-                }
                 match msg {
                     ClientToServer::Position {
                         space: s,
                         position: p,
                     } => {
-                        if !take_token(&mut health.position_tokens) {
-                            stats.rate_limited_positions += 1;
-                            limited(&mut out, &mut health, id, now, Limited::Position);
-                            continue;
-                        }
-                        stats.position_updates += 1;
-                        let (p, s) = (Vec3::from_array(p), MingleSpace(s));
-                        // set_if_neq: a still client's keepalive must not count as a move.
-                        let moved = match (position.as_mut(), space.as_mut()) {
-                            (Some(position), Some(space)) => {
-                                let moved = position.0 != p || space.0 != s.0;
-                                if position.0 != p {
-                                    position.0 = p;
-                                }
-                                if space.0 != s.0 {
-                                    space.0 = s.0;
-                                }
-                                moved
-                            }
-                            _ => {
-                                commands.entity(entity).insert((MinglePosition(p), s));
-                                true
-                            }
-                        };
-                        if moved && config.notify == NotifyMode::EveryUpdate {
-                            updates.0.push(peer.id);
+                        if let Some((p, s)) = sender.on_position(p, s) {
+                            place(&mut commands, entity, &mut position, &mut space, p, s);
                         }
                     }
-                    ClientToServer::RequestPeerRefresh => {
-                        if !take_token(&mut health.refresh_tokens) {
-                            stats.rate_limited_refreshes += 1;
-                            limited(&mut out, &mut health, id, now, Limited::Refresh);
-                            continue;
-                        }
-                        stats.refreshes += 1;
-                        stats.snapshots_sent += 1;
-                        let peers = nearby.as_slice().to_vec();
-                        send(&mut out, id, &ServerToClient::PeerSnapshot { peers });
-                    }
+                    ClientToServer::RequestPeerRefresh => sender.on_refresh(nearby),
                     ClientToServer::Signal { to, payload } => {
-                        if rules.signal_blocked(peer.id, to) {
-                            reject(&mut out, id, RejectReason::Blocked { peer: to });
+                        if rules.signal_blocked(id, to) {
+                            sender.reject(RejectReason::Blocked { peer: to });
                             continue;
                         }
-                        relay_signal(
-                            &mut out,
-                            &directory,
-                            &nearby_sets,
-                            &mut stats,
-                            peer.id,
-                            to,
-                            payload,
-                        );
+                        sender.relay_signal(&directory, &nearby_sets, to, payload);
                     }
-                    ClientToServer::ConnectionReport {
-                        peer: other,
-                        outcome,
-                    } => {
-                        stats.connection_reports += 1;
-                        let word = match outcome {
-                            ConnectionOutcome::Connected => {
-                                stats.reports_connected += 1;
-                                "connected"
-                            }
-                            ConnectionOutcome::Failed => {
-                                stats.reports_failed += 1;
-                                "failed"
-                            }
-                            ConnectionOutcome::TimedOut => {
-                                stats.reports_timed_out += 1;
-                                "timed out"
-                            }
-                        };
-                        debug!("{id} -> {other}: {word}");
-                        reports.write(ConnectionReported {
-                            from: id,
-                            peer: other,
-                            outcome,
-                        });
+                    ClientToServer::ConnectionReport { peer, outcome } => {
+                        sender.on_report(peer, outcome, &mut reports);
                     }
-                    ClientToServer::Block {
-                        peer: other,
-                        blocked,
-                    } => {
-                        if let Err(reason) = rules.block(id, other, blocked) {
-                            reject(&mut out, id, reason);
+                    ClientToServer::Block { peer, blocked } => {
+                        if let Err(reason) = rules.block(id, peer, blocked) {
+                            sender.reject(reason);
                         }
                     }
                     ClientToServer::SetVoiceRange { multiplier } => {
                         if let Err(reason) = rules.voice(id, multiplier) {
-                            reject(&mut out, id, reason);
+                            sender.reject(reason);
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// Writes a client's accepted position and space, only where they changed: a still client's
+/// keepalive must not count as a move.
+fn place(
+    commands: &mut Commands,
+    entity: Entity,
+    position: &mut Option<Mut<MinglePosition>>,
+    space: &mut Option<Mut<MingleSpace>>,
+    p: Vec3,
+    s: MingleSpace,
+) {
+    match (position.as_mut(), space.as_mut()) {
+        (Some(position), Some(space)) => {
+            position.set_if_neq(MinglePosition(p));
+            space.set_if_neq(s);
+        }
+        _ => {
+            commands.entity(entity).insert((MinglePosition(p), s));
+        }
+    }
+}
+
+impl Sender<'_, '_> {
+    fn reject(&mut self, reason: RejectReason) {
+        send(self.out, self.id, &ServerToClient::Rejected { reason });
+    }
+
+    /// Tells the client it is rate-limited, at most once a second, so the answer to a flood is
+    /// not a flood.
+    fn limited(&mut self, what: Limited) {
+        if self.now - self.health.last_limited_secs >= 1.0 {
+            self.health.last_limited_secs = self.now;
+            self.reject(RejectReason::RateLimited { what });
+        }
+    }
+
+    /// A message that did not decode. An invalid position (NaN, out of world) is a game's
+    /// glitch more often than an attack: it spends a position token like a valid one, is
+    /// answered at most once a second, and never counts toward a disconnect. Anything else is
+    /// refused, and too many of them disconnect the client.
+    fn on_undecodable(&mut self, err: DecodeError) -> Then {
+        let reason = err.reject_reason();
+        if reason == RejectReason::InvalidPosition {
+            if !take_token(&mut self.health.position_tokens) {
+                self.stats.rate_limited_positions += 1;
+                self.limited(Limited::Position);
+            } else {
+                self.stats.invalid_positions += 1;
+                if self.now - self.health.last_invalid_position_secs >= 1.0 {
+                    self.health.last_invalid_position_secs = self.now;
+                    self.reject(RejectReason::InvalidPosition);
+                }
+            }
+            return Then::ReadOn;
+        }
+        self.health.decode_failures += 1;
+        debug!("{}: undecodable message: {err}", self.id);
+        if reason == RejectReason::PayloadTooLarge {
+            self.stats.oversized_payloads += 1;
+        } else {
+            self.stats.decode_failures += 1;
+        }
+        self.reject(reason);
+        if self.health.decode_failures < self.config.max_decode_failures {
+            return Then::ReadOn;
+        }
+        warn!(
+            "{}: {} undecodable messages, disconnecting",
+            self.id, self.health.decode_failures
+        );
+        self.stats.kicked += 1;
+        self.out.server.disconnect(self.id.0);
+        Then::Disconnected
+    }
+
+    /// A position update: accepted within the rate limit, then written by [`place`].
+    fn on_position(&mut self, p: [f32; 3], s: SpaceId) -> Option<(Vec3, MingleSpace)> {
+        if !take_token(&mut self.health.position_tokens) {
+            self.stats.rate_limited_positions += 1;
+            self.limited(Limited::Position);
+            return None;
+        }
+        self.stats.position_updates += 1;
+        Some((Vec3::from_array(p), MingleSpace(s)))
+    }
+
+    /// A refresh request: answered with the whole current set, within the rate limit.
+    fn on_refresh(&mut self, nearby: &NearbyPeers) {
+        if !take_token(&mut self.health.refresh_tokens) {
+            self.stats.rate_limited_refreshes += 1;
+            return self.limited(Limited::Refresh);
+        }
+        self.stats.refreshes += 1;
+        self.stats.snapshots_sent += 1;
+        let peers = nearby.as_slice().to_vec();
+        send(self.out, self.id, &ServerToClient::PeerSnapshot { peers });
+    }
+
+    /// Forwards a signal only between currently introduced peers; anything else is refused.
+    fn relay_signal(
+        &mut self,
+        directory: &PeerDirectory,
+        nearby_sets: &Query<&NearbyPeers>,
+        to: PeerId,
+        payload: Vec<u8>,
+    ) {
+        let from = self.id;
+        let Some(target) = directory.get(to) else {
+            self.stats.signals_to_unknown += 1;
+            return self.reject(RejectReason::UnknownPeer { peer: to });
+        };
+        // NearbySets are symmetric, so the addressee's set answers for both sides.
+        let introduced = nearby_sets.get(target).is_ok_and(|set| set.contains(from));
+        if !introduced {
+            self.stats.signals_to_strangers += 1;
+            return self.reject(RejectReason::NotIntroduced { peer: to });
+        }
+        self.stats.signals_relayed += 1;
+        send(self.out, to, &ServerToClient::Signal { from, payload });
+    }
+
+    /// A client's report on its link to `peer`: counted and passed on as a message.
+    fn on_report(
+        &mut self,
+        peer: PeerId,
+        outcome: ConnectionOutcome,
+        reports: &mut MessageWriter<ConnectionReported>,
+    ) {
+        let count = match outcome {
+            ConnectionOutcome::Connected => &mut self.stats.reports_connected,
+            ConnectionOutcome::Failed => &mut self.stats.reports_failed,
+            ConnectionOutcome::TimedOut => &mut self.stats.reports_timed_out,
+        };
+        *count += 1;
+        debug!("{} -> {peer}: {outcome:?}", self.id);
+        reports.write(ConnectionReported {
+            from: self.id,
+            peer,
+            outcome,
+        });
     }
 }
 
@@ -229,45 +296,6 @@ fn take_token(tokens: &mut f64) -> bool {
     } else {
         false
     }
-}
-
-/// Tells a client it is rate-limited, at most once a second, so the answer to a flood is not
-/// a flood.
-fn limited(out: &mut Outgoing, health: &mut ClientHealth, id: PeerId, now: f64, what: Limited) {
-    if now - health.last_limited_secs >= 1.0 {
-        health.last_limited_secs = now;
-        reject(out, id, RejectReason::RateLimited { what });
-    }
-}
-
-fn reject(out: &mut Outgoing, id: PeerId, reason: RejectReason) {
-    send(out, id, &ServerToClient::Rejected { reason });
-}
-
-/// Forwards a signal only between currently introduced peers; anything else is refused.
-fn relay_signal(
-    out: &mut Outgoing,
-    directory: &PeerDirectory,
-    nearby_sets: &Query<&NearbyPeers>,
-    stats: &mut ServerStats,
-    from: PeerId,
-    to: PeerId,
-    payload: Vec<u8>,
-) {
-    let Some(target) = directory.get(to) else {
-        stats.signals_rejected += 1;
-        stats.signals_to_unknown += 1;
-        return reject(out, from, RejectReason::UnknownPeer { peer: to });
-    };
-    // NearbySets are symmetric, so the addressee's set answers for both sides.
-    let introduced = nearby_sets.get(target).is_ok_and(|set| set.contains(from));
-    if !introduced {
-        stats.signals_rejected += 1;
-        stats.signals_to_strangers += 1;
-        return reject(out, from, RejectReason::NotIntroduced { peer: to });
-    }
-    stats.signals_relayed += 1;
-    send(out, to, &ServerToClient::Signal { from, payload });
 }
 
 /// Disconnects clients silent for longer than `idle_timeout_secs`.

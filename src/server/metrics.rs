@@ -12,7 +12,7 @@ use bevy::prelude::{
     IntoScheduleConfigs, Local, MessageReader, Query, Res, ResMut, Resource, Time,
 };
 use bevy::time::Real;
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use rustc_hash::FxHashMap;
 
@@ -20,6 +20,7 @@ use super::MingleServerSystems;
 use super::components::MinglePeer;
 use super::messages::{ConnectionReported, PairEntered, PairLeft};
 use super::stats::ServerStats;
+use crate::kit::ordered;
 use crate::protocol::{ConnectionOutcome, PeerId, Realm};
 
 /// Seconds after an introduction within which both sides should have reported an outcome.
@@ -142,18 +143,6 @@ impl IntroductionLedger {
     }
 }
 
-fn ordered(a: PeerId, b: PeerId) -> (PeerId, PeerId) {
-    if a < b { (a, b) } else { (b, a) }
-}
-
-fn outcome_label(outcome: ConnectionOutcome) -> &'static str {
-    match outcome {
-        ConnectionOutcome::Connected => "connected",
-        ConnectionOutcome::Failed => "failed",
-        ConnectionOutcome::TimedOut => "timed_out",
-    }
-}
-
 /// Follows each introduced pair from introduction to reports to departure.
 fn track_introductions(
     mut ledger: ResMut<IntroductionLedger>,
@@ -178,8 +167,6 @@ fn track_introductions(
         *ledger.this_minute.entry(b).or_default() += 1;
     }
     for report in reports.read() {
-        counter!("mingle_connection_reports_total", "outcome" => outcome_label(report.outcome))
-            .increment(1);
         let key = ordered(report.from, report.peer);
         let Some(pair) = ledger.pairs.get_mut(&key) else {
             continue; // a report on a pair that already ended, or was never introduced
@@ -202,7 +189,6 @@ fn track_introductions(
         if !pair.overdue && pair.reported != 3 && now - pair.since > REPORT_TIMEOUT_SECS {
             pair.overdue = true;
             stats.unreported_introductions += 1;
-            counter!("mingle_introductions_unreported_total").increment(1);
         }
     }
     if now - ledger.minute_started >= 60.0 {
@@ -213,204 +199,131 @@ fn track_introductions(
     }
 }
 
-/// Turns the growth of [`ServerStats`] since the last frame into counters, and refreshes the
-/// gauges once a second.
+/// One exported counter series: its name, its one label (if any), what it counts, and where
+/// [`ServerStats`] keeps it.
+#[derive(Debug, Clone, Copy)]
+pub struct CounterSeries {
+    /// The metric's name.
+    pub name: &'static str,
+    /// Its label, as `(key, value)`.
+    pub label: Option<(&'static str, &'static str)>,
+    /// What the metric counts (its `# HELP`).
+    pub help: &'static str,
+    read: fn(&ServerStats) -> u64,
+}
+
+impl CounterSeries {
+    /// The series as a scrape names it, e.g. `mingle_departures_total{cause="range"}`.
+    pub fn series(&self) -> String {
+        match self.label {
+            Some((key, value)) => format!("{}{{{key}=\"{value}\"}}", self.name),
+            None => self.name.to_owned(),
+        }
+    }
+}
+
+macro_rules! counters {
+    ($($name:literal $(, $key:literal = $value:literal)? : $help:literal => |$s:ident| $read:expr;)*) => {
+        &[$(CounterSeries {
+            name: $name,
+            label: counters!(@label $($key, $value)?),
+            help: $help,
+            read: |$s: &ServerStats| $read,
+        },)*]
+    };
+    (@label $key:literal, $value:literal) => { Some(($key, $value)) };
+    (@label) => { None };
+}
+
+/// Every counter the server exports, each written once: exported from the first frame on (at
+/// 0 until it moves, so `rate()` and alerts work), each event under one name. README's metrics
+/// table documents the same names (`tests/metrics.rs` checks both).
+pub const COUNTERS: &[CounterSeries] = counters! {
+    "mingle_introductions_total": "Pairs introduced" => |s| s.introductions;
+    "mingle_departures_total", "cause" = "range": "Pairs ended" => |s| s.departures_range;
+    "mingle_departures_total", "cause" = "disconnect": "Pairs ended" => |s| s.departures_disconnect;
+    "mingle_departures_total", "cause" = "space_change": "Pairs ended" => |s| s.departures_space_change;
+    "mingle_departures_total", "cause" = "replaced": "Pairs ended" => |s| s.departures_replaced;
+    "mingle_refresh_requests_total": "RequestPeerRefresh answered" => |s| s.refreshes;
+    "mingle_turn_credentials_issued_total": "TURN credentials issued" => |s| s.turn_credentials_issued;
+    "mingle_signals_relayed_total": "Signals forwarded to an introduced peer" => |s| s.signals_relayed;
+    "mingle_signals_rejected_total", "reason" = "not_introduced": "Signals refused" => |s| s.signals_to_strangers;
+    "mingle_signals_rejected_total", "reason" = "unknown_peer": "Signals refused" => |s| s.signals_to_unknown;
+    "mingle_signals_rejected_total", "reason" = "payload_too_large": "Signals refused" => |s| s.oversized_payloads;
+    "mingle_rejected_inputs_total", "reason" = "undecodable": "Client messages refused" => |s| s.decode_failures;
+    "mingle_rejected_inputs_total", "reason" = "invalid_position": "Client messages refused" => |s| s.invalid_positions;
+    "mingle_rejected_inputs_total", "reason" = "wrong_channel": "Client messages refused" => |s| s.rejected_inputs;
+    "mingle_rejected_inputs_total", "reason" = "rate_limited_position": "Client messages refused" => |s| s.rate_limited_positions;
+    "mingle_rejected_inputs_total", "reason" = "rate_limited_refresh": "Client messages refused" => |s| s.rate_limited_refreshes;
+    "mingle_connection_reports_total", "outcome" = "connected": "Clients' WebRTC link outcomes" => |s| s.reports_connected;
+    "mingle_connection_reports_total", "outcome" = "failed": "Clients' WebRTC link outcomes" => |s| s.reports_failed;
+    "mingle_connection_reports_total", "outcome" = "timed_out": "Clients' WebRTC link outcomes" => |s| s.reports_timed_out;
+    "mingle_introductions_unreported_total": "Introductions without both reports within 30 s" => |s| s.unreported_introductions;
+    "mingle_rejected_datagrams_total", "cause" = "flood": "Datagrams refused on the receive path" => |s| s.receive.flood_dropped;
+    "mingle_rejected_datagrams_total", "cause" = "malformed": "Datagrams refused on the receive path" => |s| s.receive.malformed;
+    "mingle_rejected_datagrams_total", "cause" = "netcode_refused": "Datagrams refused on the receive path" => |s| s.receive.netcode_rejected;
+    "mingle_rejected_datagrams_total", "cause" = "crafted_packet": "Datagrams refused on the receive path" => |s| s.receive.guarded;
+    "mingle_rejected_datagrams_total", "cause" = "stale_slice": "Datagrams refused on the receive path" => |s| s.receive.stale_slices;
+    "mingle_rejected_datagrams_total", "cause" = "caught_panic": "Datagrams refused on the receive path" => |s| s.receive.netcode_panics + s.receive.renet_panics;
+    "mingle_position_updates_total": "Position updates accepted" => |s| s.position_updates;
+    "mingle_peers_changed_sent_total": "PeersChanged messages sent" => |s| s.peers_changed_sent;
+    "mingle_datagrams_received_total": "UDP datagrams read" => |s| s.receive.datagrams;
+    "mingle_bytes_received_total": "UDP bytes read" => |s| s.receive.bytes;
+    "mingle_datagrams_sent_total": "UDP datagrams written" => |s| s.datagrams_out;
+    "mingle_bytes_sent_total": "UDP bytes written" => |s| s.bytes_out;
+    "mingle_distance_checks_total": "Squared-distance evaluations by the proximity core" => |s| s.distance_checks;
+    "mingle_clients_kicked_total": "Clients the server disconnected (garbage, idle, crafted packets)" => |s| s.kicked;
+};
+
+/// Every histogram the server records, with what it measures.
+pub const HISTOGRAMS: &[(&str, &str)] = &[
+    (
+        "mingle_connection_setup_seconds",
+        "Introduction to a connected report",
+    ),
+    (
+        "mingle_pair_lifetime_seconds",
+        "How long pairs stay introduced",
+    ),
+    (
+        "mingle_client_introductions_per_minute",
+        "Introductions per client, each minute",
+    ),
+    ("mingle_proximity_tick_seconds", "One proximity tick"),
+    ("mingle_frame_seconds", "One whole server frame"),
+];
+
+/// Turns the growth of [`ServerStats`] since the last frame into counters (every series, so
+/// each exists from the first frame), and refreshes the gauges once a second.
 fn export_counts(
     stats: Res<ServerStats>,
-    mut last: Local<ServerStats>,
+    mut last: Local<Option<ServerStats>>,
     peers: Query<&MinglePeer>,
     time: Res<Time<Real>>,
     mut gauges_at: Local<f64>,
     mut realms: Local<FxHashMap<Realm, u64>>,
 ) {
-    let s = &*stats;
-    let l = &*last;
-    let add = |name: &'static str, now: u64, before: u64| {
-        if now > before {
-            counter!(name).increment(now - before);
-        }
-    };
-    let add_labeled =
-        |name: &'static str, key: &'static str, value: &'static str, now: u64, before: u64| {
-            if now > before {
-                counter!(name, key => value).increment(now - before);
-            }
+    let first_frame = last.is_none();
+    let before = last.get_or_insert_with(ServerStats::default);
+    for series in COUNTERS {
+        let (now, then) = ((series.read)(&stats), (series.read)(before));
+        let counter = match series.label {
+            Some((key, value)) => counter!(series.name, key => value),
+            None => counter!(series.name),
         };
-    add(
-        "mingle_introductions_total",
-        s.introductions,
-        l.introductions,
-    );
-    add_labeled(
-        "mingle_departures_total",
-        "cause",
-        "range",
-        s.departures_range,
-        l.departures_range,
-    );
-    add_labeled(
-        "mingle_departures_total",
-        "cause",
-        "disconnect",
-        s.departures_disconnect,
-        l.departures_disconnect,
-    );
-    add_labeled(
-        "mingle_departures_total",
-        "cause",
-        "space_change",
-        s.departures_space_change,
-        l.departures_space_change,
-    );
-    add_labeled(
-        "mingle_departures_total",
-        "cause",
-        "replaced",
-        s.departures_replaced,
-        l.departures_replaced,
-    );
-    add("mingle_refresh_requests_total", s.refreshes, l.refreshes);
-    add(
-        "mingle_turn_credentials_issued_total",
-        s.turn_credentials_issued,
-        l.turn_credentials_issued,
-    );
-    add(
-        "mingle_signals_relayed_total",
-        s.signals_relayed,
-        l.signals_relayed,
-    );
-    add_labeled(
-        "mingle_signals_rejected_total",
-        "reason",
-        "not_introduced",
-        s.signals_to_strangers,
-        l.signals_to_strangers,
-    );
-    add_labeled(
-        "mingle_signals_rejected_total",
-        "reason",
-        "unknown_peer",
-        s.signals_to_unknown,
-        l.signals_to_unknown,
-    );
-    add_labeled(
-        "mingle_signals_rejected_total",
-        "reason",
-        "payload_too_large",
-        s.oversized_payloads,
-        l.oversized_payloads,
-    );
-    add_labeled(
-        "mingle_rejected_inputs_total",
-        "reason",
-        "undecodable",
-        s.decode_failures - s.oversized_payloads,
-        l.decode_failures - l.oversized_payloads,
-    );
-    add_labeled(
-        "mingle_rejected_inputs_total",
-        "reason",
-        "invalid_position",
-        s.invalid_positions,
-        l.invalid_positions,
-    );
-    add_labeled(
-        "mingle_rejected_inputs_total",
-        "reason",
-        "payload_too_large",
-        s.oversized_payloads,
-        l.oversized_payloads,
-    );
-    add_labeled(
-        "mingle_rejected_inputs_total",
-        "reason",
-        "wrong_channel",
-        s.rejected_inputs,
-        l.rejected_inputs,
-    );
-    add_labeled(
-        "mingle_rejected_inputs_total",
-        "reason",
-        "rate_limited_position",
-        s.rate_limited_positions,
-        l.rate_limited_positions,
-    );
-    add_labeled(
-        "mingle_rejected_inputs_total",
-        "reason",
-        "rate_limited_refresh",
-        s.rate_limited_refreshes,
-        l.rate_limited_refreshes,
-    );
-    add_labeled(
-        "mingle_rejected_inputs_total",
-        "reason",
-        "crafted_packet",
-        s.receive.guarded + s.receive.renet_panics,
-        l.receive.guarded + l.receive.renet_panics,
-    );
-    for (cause, now, before) in [
-        ("flood", s.receive.flood_dropped, l.receive.flood_dropped),
-        ("malformed", s.receive.malformed, l.receive.malformed),
-        (
-            "netcode_refused",
-            s.receive.netcode_rejected,
-            l.receive.netcode_rejected,
-        ),
-        ("crafted_packet", s.receive.guarded, l.receive.guarded),
-        (
-            "stale_slice",
-            s.receive.stale_slices,
-            l.receive.stale_slices,
-        ),
-        (
-            "caught_panic",
-            s.receive.netcode_panics + s.receive.renet_panics,
-            l.receive.netcode_panics + l.receive.renet_panics,
-        ),
-    ] {
-        add_labeled(
-            "mingle_rejected_datagrams_total",
-            "cause",
-            cause,
-            now,
-            before,
-        );
+        counter.increment(now.saturating_sub(then));
     }
-    add(
-        "mingle_position_updates_total",
-        s.position_updates,
-        l.position_updates,
-    );
-    add(
-        "mingle_peers_changed_sent_total",
-        s.peers_changed_sent,
-        l.peers_changed_sent,
-    );
-    add(
-        "mingle_datagrams_received_total",
-        s.receive.datagrams,
-        l.receive.datagrams,
-    );
-    add(
-        "mingle_bytes_received_total",
-        s.receive.bytes,
-        l.receive.bytes,
-    );
-    add(
-        "mingle_datagrams_sent_total",
-        s.datagrams_out,
-        l.datagrams_out,
-    );
-    add("mingle_bytes_sent_total", s.bytes_out, l.bytes_out);
-    add(
-        "mingle_distance_checks_total",
-        s.distance_checks,
-        l.distance_checks,
-    );
-    add("mingle_clients_kicked_total", s.kicked, l.kicked);
-    *last = s.clone();
+    if first_frame {
+        for series in COUNTERS {
+            describe_counter!(series.name, series.help);
+        }
+        for &(name, help) in HISTOGRAMS {
+            describe_histogram!(name, help);
+            let _registered = histogram!(name);
+        }
+        describe_gauge!("mingle_connected_clients", "Clients connected, per realm");
+    }
+    before.clone_from(&stats);
 
     let now = time.elapsed_secs_f64();
     if now - *gauges_at < 1.0 && *gauges_at != 0.0 {

@@ -27,16 +27,17 @@ use bevy::prelude::{
     Added, Changed, Component, Entity, Or, Query, RemovedComponents, Res, ResMut, Resource,
 };
 use rustc_hash::FxHashMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::components::MinglePeer;
 use super::tick::ProximityIndex;
 use super::udp::ServerTransport;
 use crate::protocol::{PeerId, Realm, RejectReason, token_groups};
 use crate::proximity::{GroupId, MAX_VOICE_RANGE, Proximity, RuleError};
+use crate::settings::{InvalidSetting, require};
 
 /// The voice rules' settings (`[voice_rules]` in the configuration file).
-#[derive(Debug, Clone, PartialEq, Resource, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Resource, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VoiceRulesConfig {
     /// Most members of one group: a group of n is a mesh of n(n-1)/2 links. Joins beyond it
@@ -71,23 +72,31 @@ impl Default for VoiceRulesConfig {
 }
 
 impl VoiceRulesConfig {
-    /// Why these settings are invalid, if they are.
-    pub fn problem(&self) -> Option<String> {
-        let ok = |v: f32| v.is_finite() && v > 0.0 && v <= MAX_VOICE_RANGE;
-        if self.max_group_size == 0 {
-            return Some("voice_rules.max_group_size must be at least 1".into());
-        }
-        if !ok(self.min_voice_range)
-            || !ok(self.max_voice_range)
-            || self.min_voice_range > 1.0
-            || self.max_voice_range < 1.0
-        {
-            return Some(format!(
-                "voice_rules needs 0 < min_voice_range <= 1 <= max_voice_range <= {MAX_VOICE_RANGE}, got {} / {}",
-                self.min_voice_range, self.max_voice_range
-            ));
-        }
-        None
+    /// Checks the group size is at least 1 and `0 < min_voice_range <= 1 <= max_voice_range
+    /// <= 4`.
+    ///
+    /// # Errors
+    /// The first field out of range, named by its path in the config file.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        require(
+            "voice_rules.max_group_size",
+            self.max_group_size >= 1,
+            "at least 1",
+            self.max_group_size,
+        )?;
+        let (lo, hi) = (self.min_voice_range, self.max_voice_range);
+        require(
+            "voice_rules.min_voice_range",
+            lo.is_finite() && lo > 0.0 && lo <= 1.0,
+            "in (0, 1]",
+            lo,
+        )?;
+        require(
+            "voice_rules.max_voice_range",
+            hi.is_finite() && (1.0..=MAX_VOICE_RANGE).contains(&hi),
+            format_args!("in [1, {MAX_VOICE_RANGE}]"),
+            hi,
+        )
     }
 
     /// `voice` clamped to the bounds (a game's choice); `None` if not finite.

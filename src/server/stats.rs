@@ -1,5 +1,7 @@
 //! Running totals of what the server did, and the periodic stats log line.
 
+use std::fmt::Write;
+
 use bevy::log::info;
 use bevy::prelude::{Res, ResMut, Resource, Time};
 use bevy::time::Real;
@@ -8,7 +10,10 @@ use super::components::PeerDirectory;
 use super::config::MingleServerConfig;
 use super::udp::ReceiveCounts;
 
-/// Running totals since startup. Read it from a system, or in tests.
+/// Running totals since startup. Read it from a system, or in tests. Each event is counted in
+/// one field; sums are methods ([`departures`](Self::departures),
+/// [`signals_rejected`](Self::signals_rejected), [`connection_reports`](Self::connection_reports)),
+/// and every field is exported under one metric name (`server::metrics::COUNTERS`).
 #[derive(Debug, Clone, Default, Resource)]
 pub struct ServerStats {
     /// Clients that connected.
@@ -19,8 +24,6 @@ pub struct ServerStats {
     pub position_updates: u64,
     /// Pairs introduced.
     pub introductions: u64,
-    /// Pairs that ended.
-    pub departures: u64,
     /// Pairs that ended because the two moved apart.
     pub departures_range: u64,
     /// Pairs that ended because one side disconnected.
@@ -33,14 +36,10 @@ pub struct ServerStats {
     pub refreshes: u64,
     /// Signals relayed to an introduced peer.
     pub signals_relayed: u64,
-    /// Signals refused (stranger, unknown id).
-    pub signals_rejected: u64,
     /// Signals refused because the addressee is not introduced to the sender.
     pub signals_to_strangers: u64,
     /// Signals refused because no connected client has the addressee's id.
     pub signals_to_unknown: u64,
-    /// Connection reports received.
-    pub connection_reports: u64,
     /// Reports of a link that connected.
     pub reports_connected: u64,
     /// Reports of a link that failed.
@@ -49,14 +48,15 @@ pub struct ServerStats {
     pub reports_timed_out: u64,
     /// Introductions for which a side sent no report within the report timeout.
     pub unreported_introductions: u64,
-    /// Messages that failed to decode.
+    /// Messages that failed to decode, oversized signal payloads apart (`oversized_payloads`).
     pub decode_failures: u64,
     /// Messages refused for arriving on the wrong channel.
     pub rejected_inputs: u64,
     /// Positions refused as NaN, infinite or out of world (not in `decode_failures`: they never
     /// disconnect a client).
     pub invalid_positions: u64,
-    /// Signals refused for an oversized payload (also counted in `decode_failures`).
+    /// Signals refused for an oversized payload (not in `decode_failures`; both count toward
+    /// the sender's disconnect).
     pub oversized_payloads: u64,
     /// Position updates dropped by the rate limit.
     pub rate_limited_positions: u64,
@@ -86,6 +86,56 @@ pub struct ServerStats {
     pub turn_credentials_issued: u64,
 }
 
+impl ServerStats {
+    /// Pairs that ended, every cause.
+    pub fn departures(&self) -> u64 {
+        self.departures_range
+            + self.departures_disconnect
+            + self.departures_space_change
+            + self.departures_replaced
+    }
+
+    /// Signals refused: to a stranger, to an unknown id, or with an oversized payload.
+    pub fn signals_rejected(&self) -> u64 {
+        self.signals_to_strangers + self.signals_to_unknown + self.oversized_payloads
+    }
+
+    /// Connection reports received, every outcome.
+    pub fn connection_reports(&self) -> u64 {
+        self.reports_connected + self.reports_failed + self.reports_timed_out
+    }
+}
+
+/// Reads one total from the stats.
+type Total = fn(&ServerStats) -> u64;
+
+/// The totals of the stats log line, in order: each key beside where its value comes from.
+/// `mingle-loadgen` reads some of them back (`loadgen/server_process.rs`).
+const LOG_LINE: &[(&str, Total)] = &[
+    ("introductions", |s| s.introductions),
+    ("departures", ServerStats::departures),
+    ("refreshes", |s| s.refreshes),
+    ("signals_relayed", |s| s.signals_relayed),
+    ("signals_rejected", ServerStats::signals_rejected),
+    ("decode_failures", |s| {
+        s.decode_failures + s.oversized_payloads
+    }),
+    ("position_updates", |s| s.position_updates),
+    ("peers_changed_sent", |s| s.peers_changed_sent),
+    ("snapshots_sent", |s| s.snapshots_sent),
+    ("distance_checks", |s| s.distance_checks),
+    ("reports_connected", |s| s.reports_connected),
+    ("reports_failed", |s| s.reports_failed),
+    ("reports_timed_out", |s| s.reports_timed_out),
+    ("unreported_introductions", |s| s.unreported_introductions),
+    ("ticks", |s| s.ticks),
+    ("datagrams_in", |s| s.receive.datagrams),
+    ("bytes_in", |s| s.receive.bytes),
+    ("datagrams_out", |s| s.datagrams_out),
+    ("bytes_out", |s| s.bytes_out),
+    ("datagrams_rejected", |s| s.receive.rejected()),
+];
+
 /// Logs one line of totals every `stats_interval_secs`.
 pub(crate) fn log_stats(
     stats: Res<ServerStats>,
@@ -103,30 +153,12 @@ pub(crate) fn log_stats(
         return;
     }
     *next_at = now + config.stats_interval_secs;
-    info!(
-        "mingle stats: clients={} introductions={} departures={} refreshes={} signals_relayed={} signals_rejected={} decode_failures={} position_updates={} peers_changed_sent={} snapshots_sent={} distance_checks={} reports_connected={} reports_failed={} reports_timed_out={} unreported_introductions={} ticks={} datagrams_in={} bytes_in={} datagrams_out={} bytes_out={} datagrams_rejected={}",
-        directory.len(),
-        stats.introductions,
-        stats.departures,
-        stats.refreshes,
-        stats.signals_relayed,
-        stats.signals_rejected,
-        stats.decode_failures,
-        stats.position_updates,
-        stats.peers_changed_sent,
-        stats.snapshots_sent,
-        stats.distance_checks,
-        stats.reports_connected,
-        stats.reports_failed,
-        stats.reports_timed_out,
-        stats.unreported_introductions,
-        stats.ticks,
-        stats.receive.datagrams,
-        stats.receive.bytes,
-        stats.datagrams_out,
-        stats.bytes_out,
-        stats.receive.rejected(),
-    );
+    let mut line = format!("mingle stats: clients={}", directory.len());
+    for (key, read) in LOG_LINE {
+        // Writing to a String cannot fail.
+        let _ = write!(line, " {key}={}", read(&stats));
+    }
+    info!("{line}");
 }
 
 /// Advances `ServerStats::ticks` (kept apart so the tick system stays about proximity only).

@@ -12,12 +12,12 @@ use bevy::time::Real;
 use bevy_renet::renet::ServerEvent;
 use bevy_renet::{RenetServer, RenetServerEvent};
 
-use super::components::{ClientHealth, MinglePeer, NearbyPeers, PeerDirectory};
+use super::components::{ClientHealth, MinglePeer, PeerDirectory};
 use super::config::MingleServerConfig;
 use super::ice::{self, TurnSecret};
 use super::stats::ServerStats;
 use super::udp::{ReceiveCounts, ServerTransport};
-use super::{Outgoing, ProximityIndex, send};
+use super::{Outgoing, send};
 use crate::protocol::{PeerId, Realm, ServerToClient};
 
 /// The address the server actually listens on (useful when binding port 0).
@@ -139,8 +139,7 @@ pub(crate) fn on_server_event(
     event: On<RenetServerEvent>,
     mut commands: Commands,
     mut out: Outgoing,
-    mut directory: ResMut<PeerDirectory>,
-    mut index: ResMut<ProximityIndex>,
+    directory: Res<PeerDirectory>,
     mut stats: ResMut<ServerStats>,
     config: Res<MingleServerConfig>,
     turn_secret: Option<Res<TurnSecret>>,
@@ -154,10 +153,10 @@ pub(crate) fn on_server_event(
                 .user_data(client_id)
                 .map(|data| Realm::from_user_data(&data))
                 .unwrap_or_default();
+            // Registered in the directory by `MinglePeer`'s hook.
             let entity = commands
                 .spawn((
                     MinglePeer { id, realm },
-                    NearbyPeers::default(),
                     ClientHealth::new(
                         time.elapsed_secs_f64(),
                         config.max_position_hz,
@@ -165,18 +164,14 @@ pub(crate) fn on_server_event(
                     ),
                 ))
                 .id();
-            if let Some(stale) = directory.register(id, entity) {
-                // netcode never reports a connect twice without the disconnect between.
-                commands.entity(stale).despawn();
-            }
             stats.connects += 1;
             send(
                 &mut out,
                 id,
                 &ServerToClient::Welcome {
                     you: id,
-                    range: config.range,
-                    leave_range: config.leave_range,
+                    range: config.proximity.range,
+                    leave_range: config.proximity.leave_range,
                     tick_hz: config.tick_hz as f32,
                 },
             );
@@ -194,11 +189,11 @@ pub(crate) fn on_server_event(
         }
         ServerEvent::ClientDisconnected { client_id, reason } => {
             let id = PeerId(client_id);
-            if let Some(entity) = directory.unregister(id) {
+            // `MinglePeer`'s hook takes it out of the directory and the core: its pairs
+            // become departures at the next proximity tick.
+            if let Some(entity) = directory.get(id) {
                 commands.entity(entity).despawn();
             }
-            // Its pairs become departures at the next proximity tick.
-            index.0.remove(id);
             stats.disconnects += 1;
             debug!("{id} disconnected: {reason}");
         }

@@ -16,7 +16,8 @@ use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use mingle::client::{
     MessageRejected, MingleClient, MingleClientConfig, MingleClientPlugin, MingleClientStats,
-    MingleLocal, MingleSession, NearbyPeers, PeerEntered, PeerLeft, ServerLink, SignalReceived,
+    MingleConnectionState, MingleLocal, MingleServer, MingleWelcome, NearbyPeers, PeerEntered,
+    PeerLeft, SignalReceived,
 };
 use mingle::protocol::{ConnectionOutcome, PeerId, Realm, RejectReason, SpaceId};
 use mingle::server::{
@@ -63,12 +64,15 @@ fn loopback_plugin(config: MingleServerConfig) -> MingleServerPlugin {
     })
 }
 
-/// A server app around `plugin`, one proximity tick per `update()`.
+/// A server app around `plugin`, one proximity tick per `update()` (each advances the app's
+/// clock by one tick period), started (its socket bound).
 fn app_around(plugin: MingleServerPlugin) -> App {
+    let period = Duration::from_secs_f64(1.0 / plugin.config.tick_hz);
     let mut app = App::new();
     app.add_plugins(MinimalPlugins)
-        .insert_resource(TimeUpdateStrategy::FixedTimesteps(1))
+        .insert_resource(TimeUpdateStrategy::ManualDuration(period))
         .add_plugins(plugin);
+    app.update();
     app
 }
 
@@ -92,7 +96,7 @@ impl Client {
     }
 
     pub fn welcomed(&self) -> bool {
-        self.app.world().get_resource::<MingleSession>().is_some()
+        self.app.world().get_resource::<MingleWelcome>().is_some()
     }
 
     /// Runs `f` as a system with the client's [`MingleClient`] parameter.
@@ -174,13 +178,12 @@ impl Harness {
 
     /// Connects a client and steps until the server has welcomed it and holds its position.
     pub fn connect_in(&mut self, id: u64, realm: Realm, space: SpaceId, pos: Vec3) -> usize {
-        let config = MingleClientConfig {
+        let server = MingleServer::Unsecure {
             server: self.addr(),
-            client_id: id,
+            id: PeerId(id),
             realm,
-            ..MingleClientConfig::default()
         };
-        self.try_connect(config, space, pos, |_| {})
+        self.try_connect(server, space, pos, |_| {})
             .unwrap_or_else(|why| panic!("client {id} was not welcomed: {why}"))
     }
 
@@ -191,50 +194,52 @@ impl Harness {
         pos: Vec3,
         customize: impl FnOnce(&mut App),
     ) -> usize {
-        let config = MingleClientConfig {
+        let server = MingleServer::Unsecure {
             server: self.addr(),
-            client_id: id,
+            id: PeerId(id),
             realm: Realm(1),
-            ..MingleClientConfig::default()
         };
-        self.try_connect(config, SpaceId(0), pos, customize)
+        self.try_connect(server, SpaceId(0), pos, customize)
             .unwrap_or_else(|why| panic!("client {id} was not welcomed: {why}"))
     }
 
     /// Connects with a connect token; `Err` says why the client gave up.
     pub fn connect_with_token(&mut self, token: &str, pos: Vec3) -> Result<usize, String> {
-        let config = MingleClientConfig {
-            server: self.addr(),
-            connect_token: Some(token.to_owned()),
-            ..MingleClientConfig::default()
-        };
-        self.try_connect(config, SpaceId(0), pos, |_| {})
+        self.try_connect(
+            MingleServer::Token(token.to_owned()),
+            SpaceId(0),
+            pos,
+            |_| {},
+        )
     }
 
     fn try_connect(
         &mut self,
-        config: MingleClientConfig,
+        server: MingleServer,
         space: SpaceId,
         pos: Vec3,
         customize: impl FnOnce(&mut App),
     ) -> Result<usize, String> {
-        let id = config.client_id;
+        let id = match &server {
+            MingleServer::Unsecure { id, .. } => *id,
+            MingleServer::Token(_) => PeerId(0), // from the welcome
+        };
         let mut app = App::new();
         app.add_plugins(MinimalPlugins)
-            .add_plugins(MingleClientPlugin::new(MingleClientConfig {
-                // Send every moved frame: the tests step frames faster than any real rate.
-                position_hz: 1.0e9,
-                ..config
-            }))
+            .add_plugins(
+                MingleClientPlugin::new(MingleClientConfig {
+                    // Send every moved frame: the tests step frames faster than any real rate.
+                    position_hz: 1.0e9,
+                    ..MingleClientConfig::default()
+                })
+                .connect_to(server),
+            )
             .init_resource::<Recorder>()
             .add_systems(Update, record);
         customize(&mut app);
         app.world_mut()
             .spawn((MingleLocal { space }, Transform::from_translation(pos)));
-        self.clients.push(Client {
-            id: PeerId(id),
-            app,
-        });
+        self.clients.push(Client { id, app });
         let index = self.clients.len() - 1;
         // Real time bounds the handshake (netcode's own timeouts are in seconds).
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -242,16 +247,24 @@ impl Harness {
             self.step();
             let client = &self.clients[index];
             if client.welcomed() {
-                let you = client.app.world().resource::<MingleSession>().you;
+                let you = client.app.world().resource::<MingleWelcome>().you;
                 self.clients[index].id = you;
                 // Two more rounds: the first position reaches the server and is ticked.
                 self.steps(2);
                 return Ok(index);
             }
-            let transport = client.app.world().resource::<ServerLink>();
-            if let Some(reason) = transport.disconnect_reason() {
-                self.clients.remove(index);
-                return Err(format!("{reason:?}"));
+            match client.app.world().resource::<MingleConnectionState>() {
+                MingleConnectionState::Reconnecting { reason, .. } => {
+                    let why = format!("{reason:?}");
+                    self.clients.remove(index);
+                    return Err(why);
+                }
+                MingleConnectionState::Failed(err) => {
+                    let why = err.to_string();
+                    self.clients.remove(index);
+                    return Err(why);
+                }
+                _ => {}
             }
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -298,13 +311,48 @@ impl Harness {
     /// Disconnects a client cleanly and drops its app; steps until the server noticed.
     pub fn disconnect(&mut self, index: usize) -> Client {
         let mut client = self.clients.remove(index);
-        client
-            .app
-            .world_mut()
-            .resource_mut::<ServerLink>()
-            .disconnect();
+        client.with_api(|api| api.disconnect());
+        client.app.update();
         self.steps(3);
         client
+    }
+
+    /// Adds a client app with the plugin but no connection (a game at its login screen);
+    /// connect it with `with_api(|api| api.connect(..))`.
+    pub fn add_unconnected(&mut self, pos: Vec3) -> usize {
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins)
+            .add_plugins(MingleClientPlugin::new(MingleClientConfig {
+                position_hz: 1.0e9,
+                ..MingleClientConfig::default()
+            }))
+            .init_resource::<Recorder>()
+            .add_systems(Update, record);
+        app.world_mut()
+            .spawn((MingleLocal::default(), Transform::from_translation(pos)));
+        self.clients.push(Client { id: PeerId(0), app });
+        self.clients.len() - 1
+    }
+
+    /// Stops the server as `mingle-server` does on a signal (every client is told), and
+    /// starts a new one on the same address with `config`.
+    pub fn restart_server(&mut self, config: MingleServerConfig) {
+        let addr = self.addr();
+        self.server.world_mut().write_message(AppExit::Success);
+        self.server.update();
+        let old = std::mem::replace(&mut self.server, App::new());
+        drop(old); // closes the socket
+        let socket = std::net::UdpSocket::bind(addr).expect("the old address is free again");
+        self.server = app_around(MingleServerPlugin::with_socket(config, socket));
+    }
+
+    /// The client's connection state.
+    pub fn state(&self, index: usize) -> MingleConnectionState {
+        self.clients[index]
+            .app
+            .world()
+            .resource::<MingleConnectionState>()
+            .clone()
     }
 
     pub fn client(&self, index: usize) -> &Client {

@@ -19,7 +19,7 @@ use super::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
 use super::mixer::Mixer;
 use super::spatial::SpatialConfig;
 use crate::client::{
-    LinkAudio, LinkClosed, LinkData, LinkOpened, MingleLocal, MingleSession, WebRtcLinks,
+    LinkAudio, LinkClosed, LinkData, LinkOpened, MingleLocal, MingleWelcome, WebRtcLinks,
 };
 use crate::protocol::PeerId;
 
@@ -167,7 +167,7 @@ impl Plugin for MingleVoicePlugin {
     /// # Panics
     /// If libopus cannot create an encoder with `config.encoder` (a bitrate out of range).
     fn build(&self, app: &mut App) {
-        if !app.world().contains_resource::<WebRtcLinks>() {
+        if !app.is_plugin_added::<crate::client::MingleWebRtcPlugin>() {
             warn!("MingleVoicePlugin: add MingleWebRtcPlugin first; voice needs its links");
         }
         let encoder = VoiceEncoder::new(self.config.encoder)
@@ -316,7 +316,7 @@ fn run_frames(
     time: Res<Time<Real>>,
     audio: Option<ResMut<VoiceAudio>>,
     mut links: ResMut<WebRtcLinks>,
-    session: Option<Res<MingleSession>>,
+    session: Option<Res<MingleWelcome>>,
     locals: Query<&GlobalTransform, With<MingleLocal>>,
     mut stats: ResMut<VoiceStats>,
     mut speaking: MessageWriter<Speaking>,
