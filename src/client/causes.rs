@@ -9,7 +9,7 @@ use crate::proximity::{ArrivalCause, DepartureCause};
 
 /// Why each introduced peer was introduced, and why each peer that left did, as the server
 /// said in its `PeersChanged`. Read it beside [`PeerEntered`](super::PeerEntered) and
-/// [`PeerLeft`](super::PeerLeft): updated in the same system, before they are written.
+/// [`PeerLeft`](super::PeerLeft): updated by the system that writes them.
 /// Peers learned from a full snapshot have no cause.
 #[derive(Debug, Clone, Default, Resource)]
 pub struct PeerCauses {
