@@ -34,6 +34,7 @@ mod connection;
 #[cfg(feature = "webrtc")]
 pub mod ice;
 mod link;
+mod memory;
 mod messages;
 mod position;
 mod receive;
@@ -53,6 +54,7 @@ pub use api::{ClientError, MingleClient};
 pub use config::MingleClientConfig;
 pub use connection::{ConnectError, MingleConnectionChanged, MingleConnectionState, MingleServer};
 pub use link::{IDLE_WRITE_SECS, NETCODE_TIMERS, ServerLink};
+pub use memory::{MemoryLink, MemoryLinkState};
 pub use messages::{MessageRejected, PeerEntered, PeerLeft, SignalReceived};
 pub use session::{ClientSession, PositionPacing, SessionEvent};
 pub use state::{MingleClientStats, MingleIceServers, MingleLocal, MingleWelcome, NearbyPeers};
@@ -195,6 +197,7 @@ impl Plugin for MingleClientPlugin {
                 Last,
                 transport::disconnect_on_exit.run_if(resource_exists::<ServerLink>),
             );
+        memory::add_systems(app);
     }
 
     fn finish(&self, app: &mut App) {
