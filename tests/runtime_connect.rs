@@ -19,6 +19,26 @@ fn dev(h: &Harness, id: u64) -> MingleServer {
     }
 }
 
+fn has_link(h: &Harness, index: usize) -> bool {
+    h.client(index)
+        .app
+        .world()
+        .get_resource::<ServerLink>()
+        .is_some()
+}
+
+/// Client `index` (the game at its login screen) connects as id 2 and meets client 1.
+fn connect_and_meet(h: &mut Harness, index: usize) {
+    let target = dev(h, 2);
+    h.client_mut(index).with_api(move |api| api.connect(target));
+    assert!(
+        h.step_until(Duration::from_secs(10), |h| h.client(index).nearby()
+            == ids(&[1])),
+        "connected and introduced: {:?}",
+        h.state(index)
+    );
+}
+
 #[test]
 fn a_client_connects_after_its_login_screen_and_disconnects_when_told() {
     let mut h = Harness::new();
@@ -26,21 +46,9 @@ fn a_client_connects_after_its_login_screen_and_disconnects_when_told() {
     let b = h.add_unconnected(Vec3::new(3.0, 0.0, 0.0));
     h.steps(5);
     assert_eq!(h.state(b), MingleConnectionState::Disconnected);
-    assert!(
-        h.client(b)
-            .app
-            .world()
-            .get_resource::<ServerLink>()
-            .is_none(),
-        "no socket before connect"
-    );
+    assert!(!has_link(&h, b), "no socket before connect");
 
-    let target = dev(&h, 2);
-    h.client_mut(b).with_api(move |api| api.connect(target));
-    assert!(
-        h.step_until(Duration::from_secs(10), |h| h.client(b).nearby()
-            == ids(&[1]))
-    );
+    connect_and_meet(&mut h, b);
     assert_eq!(
         h.state(b),
         MingleConnectionState::Connected { you: PeerId(2) }
@@ -59,20 +67,9 @@ fn a_client_connects_after_its_login_screen_and_disconnects_when_told() {
         Vec::<PeerId>::new(),
         "the server told the other side"
     );
-    assert!(
-        h.client(b)
-            .app
-            .world()
-            .get_resource::<ServerLink>()
-            .is_none()
-    );
+    assert!(!has_link(&h, b), "the socket is closed");
 
-    let target = dev(&h, 2);
-    h.client_mut(b).with_api(move |api| api.connect(target));
-    assert!(
-        h.step_until(Duration::from_secs(10), |h| h.client(b).nearby()
-            == ids(&[1]))
-    );
+    connect_and_meet(&mut h, b);
     assert_eq!(
         h.client(b).recorder().entered,
         ids(&[1, 1]),

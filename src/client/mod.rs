@@ -201,6 +201,12 @@ impl Plugin for MingleClientPlugin {
     }
 
     fn finish(&self, app: &mut App) {
+        if !app.is_plugin_added::<bevy::time::TimePlugin>() {
+            bevy::log::warn!(
+                "MingleClientPlugin: no TimePlugin, so positions are never paced and the \
+                 connection never times out: add MinimalPlugins or DefaultPlugins"
+            );
+        }
         // Known only once every plugin is added (the game may add DefaultPlugins after us).
         if app.is_plugin_added::<bevy::transform::TransformPlugin>() {
             app.insert_resource(position::PositionSource::Global);

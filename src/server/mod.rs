@@ -265,6 +265,20 @@ impl Plugin for MingleServerPlugin {
         );
         memory::add_systems(app);
     }
+
+    fn finish(&self, app: &mut App) {
+        warn_without_time(app);
+    }
+}
+
+/// Warns once if the app has no clock: the proximity tick would never run.
+fn warn_without_time(app: &App) {
+    if !app.is_plugin_added::<bevy::time::TimePlugin>() {
+        bevy::log::warn!(
+            "MingleServerPlugin: no TimePlugin, so the proximity tick never runs: add \
+             MinimalPlugins or DefaultPlugins"
+        );
+    }
 }
 
 /// Validates the configuration, binds the socket (unless one was handed in) and inserts the

@@ -13,11 +13,18 @@
 //! ```no_run
 //! use bevy::prelude::*;
 //! use mingle::client::voice::{BufferAudio, MingleVoicePlugin, VoiceAudio};
-//! use mingle::client::{MingleClientConfig, MingleClientPlugin, MingleLocal, MingleWebRtcPlugin};
+//! use mingle::client::{MingleClientPlugin, MingleLocal, MingleServer, MingleWebRtcPlugin};
+//! use mingle::protocol::PeerId;
 //!
+//! let server = MingleServer::unsecure("127.0.0.1:5000".parse().unwrap(), PeerId(1));
 //! App::new()
-//!     .add_plugins((MinimalPlugins, TransformPlugin))
-//!     .add_plugins(MingleClientPlugin::new(MingleClientConfig::default()))
+//!     .add_plugins((
+//!         MinimalPlugins.set(bevy::app::ScheduleRunnerPlugin::run_loop(
+//!             std::time::Duration::from_millis(10),
+//!         )),
+//!         TransformPlugin,
+//!     ))
+//!     .add_plugins(MingleClientPlugin::default().connect_to(server))
 //!     .add_plugins(MingleWebRtcPlugin::default())
 //!     .add_plugins(MingleVoicePlugin::default())
 //!     .insert_resource(VoiceAudio::new(BufferAudio::new()))
