@@ -348,9 +348,9 @@ fn update_panel(
         let dt = now - at;
         view.rates = (
             (stats.introductions - intros) as f64 / dt,
-            (stats.departures - deps) as f64 / dt,
+            (stats.departures() - deps) as f64 / dt,
         );
-        view.last_totals = (stats.introductions, stats.departures, now);
+        view.last_totals = (stats.introductions, stats.departures(), now);
     }
     let mut text = format!(
         "clients {}   introductions/s {:.1}   departures/s {:.1}   tick {:.3} ms\nrefreshes {}   signals relayed {}   space {}   [Tab] space  [A] all  arrows/right-drag pan  wheel zoom",
