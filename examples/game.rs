@@ -30,6 +30,7 @@ const SERVER_UP_SECS: f64 = 4.0;
 /// Seconds the server is down.
 const SERVER_DOWN_SECS: f64 = 0.5;
 /// Seconds the headless game runs.
+#[cfg(not(feature = "debug-window"))]
 const GAME_SECS: f64 = 9.0;
 /// Where the friend stands.
 const FRIEND_AT: Vec3 = Vec3::new(0.0, 5.0, 0.0);

@@ -81,6 +81,8 @@ pub mod kit;
 #[cfg(feature = "tools")]
 #[doc(hidden)]
 pub mod loadgen;
+#[cfg(all(feature = "client", feature = "server"))]
+pub mod memory;
 pub mod protocol;
 pub mod proximity;
 #[cfg(feature = "server")]

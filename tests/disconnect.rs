@@ -3,12 +3,13 @@
 mod common;
 
 use bevy::math::Vec3;
-use common::{Harness, ids};
+use common::ids;
+use common::memory::MemoryHarness;
 use mingle::server::PeerDirectory;
 
 #[test]
 fn disconnect_tells_every_peer() {
-    let mut h = Harness::new();
+    let mut h = MemoryHarness::new();
     let _a = h.connect(1, Vec3::ZERO);
     let _b = h.connect(2, Vec3::new(5.0, 0.0, 0.0));
     let _c = h.connect(3, Vec3::new(0.0, 5.0, 0.0));
@@ -33,7 +34,7 @@ fn disconnect_tells_every_peer() {
 
 #[test]
 fn a_reconnecting_client_is_introduced_again() {
-    let mut h = Harness::new();
+    let mut h = MemoryHarness::new();
     let _a = h.connect(1, Vec3::ZERO);
     let _b = h.connect(2, Vec3::new(5.0, 0.0, 0.0));
     h.steps(3);

@@ -1,13 +1,14 @@
-//! Introductions and departures over real UDP: once per pair, both sides, with hysteresis.
+//! Introductions and departures (in memory): once per pair, both sides, with hysteresis.
 
 mod common;
 
 use bevy::math::Vec3;
-use common::{Harness, ids};
+use common::ids;
+use common::memory::MemoryHarness;
 
 #[test]
 fn both_sides_are_introduced_once() {
-    let mut h = Harness::new();
+    let mut h = MemoryHarness::new();
     let a = h.connect(1, Vec3::new(0.0, 0.0, 0.0));
     let b = h.connect(2, Vec3::new(5.0, 0.0, 0.0));
     h.steps(3);
@@ -32,7 +33,7 @@ fn both_sides_are_introduced_once() {
 
 #[test]
 fn moving_inside_range_sends_nothing() {
-    let mut h = Harness::new();
+    let mut h = MemoryHarness::new();
     let a = h.connect(1, Vec3::ZERO);
     let b = h.connect(2, Vec3::new(5.0, 0.0, 0.0));
     h.steps(3);
@@ -66,7 +67,7 @@ fn moving_inside_range_sends_nothing() {
 
 #[test]
 fn a_client_exactly_at_range_is_in() {
-    let mut h = Harness::new();
+    let mut h = MemoryHarness::new();
     let a = h.connect(1, Vec3::ZERO);
     let _b = h.connect(2, Vec3::new(12.0, 16.0, 0.0)); // distance exactly 20
     let _c = h.connect(3, Vec3::new(-20.001, 0.0, 0.0)); // just outside
@@ -76,7 +77,7 @@ fn a_client_exactly_at_range_is_in() {
 
 #[test]
 fn leaving_beyond_leave_range_tells_both() {
-    let mut h = Harness::new();
+    let mut h = MemoryHarness::new();
     let a = h.connect(1, Vec3::ZERO);
     let b = h.connect(2, Vec3::new(10.0, 0.0, 0.0));
     h.steps(3);
@@ -89,7 +90,7 @@ fn leaving_beyond_leave_range_tells_both() {
 
 #[test]
 fn staying_between_range_and_leave_range_keeps_the_pair() {
-    let mut h = Harness::new();
+    let mut h = MemoryHarness::new();
     let a = h.connect(1, Vec3::ZERO);
     let b = h.connect(2, Vec3::new(10.0, 0.0, 0.0));
     h.steps(3);
@@ -105,7 +106,7 @@ fn staying_between_range_and_leave_range_keeps_the_pair() {
 
 #[test]
 fn three_dimensional_positions_count_every_axis() {
-    let mut h = Harness::new();
+    let mut h = MemoryHarness::new();
     let a = h.connect(1, Vec3::ZERO);
     let _b = h.connect(2, Vec3::new(0.0, 30.0, 0.0)); // above, out of range
     let _c = h.connect(3, Vec3::new(0.0, 0.0, -19.0));

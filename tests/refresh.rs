@@ -3,11 +3,12 @@
 mod common;
 
 use bevy::math::Vec3;
-use common::{Harness, ids};
+use common::ids;
+use common::memory::MemoryHarness;
 
 #[test]
 fn refresh_returns_the_full_set() {
-    let mut h = Harness::new();
+    let mut h = MemoryHarness::new();
     let a = h.connect(1, Vec3::ZERO);
     for (id, x) in [(2, 3.0), (3, 6.0), (4, 9.0), (5, 300.0)] {
         h.connect(id, Vec3::new(x, 0.0, 0.0));
@@ -29,7 +30,7 @@ fn refresh_returns_the_full_set() {
 
 #[test]
 fn refresh_repairs_a_client_that_lost_track() {
-    let mut h = Harness::new();
+    let mut h = MemoryHarness::new();
     let a = h.connect(1, Vec3::ZERO);
     h.connect(2, Vec3::new(3.0, 0.0, 0.0));
     h.steps(3);

@@ -3,12 +3,12 @@
 mod common;
 
 use bevy::math::Vec3;
-use common::Harness;
+use common::memory::MemoryHarness;
 use mingle::protocol::{ConnectionOutcome, PeerId, RejectReason};
 
 #[test]
 fn a_signal_reaches_an_introduced_peer() {
-    let mut h = Harness::new();
+    let mut h = MemoryHarness::new();
     let a = h.connect(1, Vec3::ZERO);
     let b = h.connect(2, Vec3::new(5.0, 0.0, 0.0));
     h.steps(3);
@@ -22,7 +22,7 @@ fn a_signal_reaches_an_introduced_peer() {
 
 #[test]
 fn a_signal_to_a_stranger_is_rejected() {
-    let mut h = Harness::new();
+    let mut h = MemoryHarness::new();
     let a = h.connect(1, Vec3::ZERO);
     let far = h.connect(2, Vec3::new(100.0, 0.0, 0.0));
     h.steps(3);
@@ -45,7 +45,7 @@ fn a_signal_to_a_stranger_is_rejected() {
 
 #[test]
 fn connection_reports_are_counted() {
-    let mut h = Harness::new();
+    let mut h = MemoryHarness::new();
     let a = h.connect(1, Vec3::ZERO);
     h.connect(2, Vec3::new(5.0, 0.0, 0.0));
     h.steps(3);

@@ -3,12 +3,13 @@
 mod common;
 
 use bevy::math::Vec3;
-use common::{Harness, ids};
+use common::ids;
+use common::memory::MemoryHarness;
 use mingle::protocol::{Realm, SpaceId};
 
 #[test]
 fn different_spaces_never_meet() {
-    let mut h = Harness::new();
+    let mut h = MemoryHarness::new();
     let a = h.connect_in(1, Realm(1), SpaceId(0), Vec3::ZERO);
     let b = h.connect_in(2, Realm(1), SpaceId(1), Vec3::ZERO);
     h.steps(3);
@@ -28,7 +29,7 @@ fn different_spaces_never_meet() {
 
 #[test]
 fn different_realms_never_meet() {
-    let mut h = Harness::new();
+    let mut h = MemoryHarness::new();
     let a = h.connect_in(1, Realm(10), SpaceId(0), Vec3::ZERO);
     let b = h.connect_in(2, Realm(20), SpaceId(0), Vec3::ZERO);
     let c = h.connect_in(3, Realm(10), SpaceId(0), Vec3::new(1.0, 0.0, 0.0));

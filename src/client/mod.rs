@@ -35,6 +35,7 @@ mod connection;
 #[cfg(feature = "webrtc")]
 pub mod ice;
 mod link;
+mod memory;
 mod messages;
 mod position;
 mod receive;
@@ -55,6 +56,7 @@ pub use causes::PeerCauses;
 pub use config::MingleClientConfig;
 pub use connection::{ConnectError, MingleConnectionChanged, MingleConnectionState, MingleServer};
 pub use link::{IDLE_WRITE_SECS, NETCODE_TIMERS, ServerLink};
+pub use memory::{MemoryLink, MemoryLinkState};
 pub use messages::{MessageRejected, PeerEntered, PeerLeft, SignalReceived};
 pub use session::{ClientSession, PositionPacing, SessionEvent};
 pub use state::{MingleClientStats, MingleIceServers, MingleLocal, MingleWelcome, NearbyPeers};
@@ -198,6 +200,7 @@ impl Plugin for MingleClientPlugin {
                 Last,
                 transport::disconnect_on_exit.run_if(resource_exists::<ServerLink>),
             );
+        memory::add_systems(app);
     }
 
     fn finish(&self, app: &mut App) {

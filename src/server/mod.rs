@@ -31,6 +31,7 @@ mod config;
 mod debug_window;
 mod ice;
 mod intake;
+mod memory;
 mod messages;
 mod metrics;
 pub mod netcode_guard;
@@ -63,6 +64,7 @@ pub use debug_window::{
     DemoLayout, GROUP_PAIR_COLOR, MingleDebugWindowPlugin, PAIR_COLOR, space_color,
 };
 pub use ice::{IceRenewal, TurnSecret, ice_servers_message, is_turn_url, turn_rest_credential};
+pub use memory::MemoryServerTransport;
 pub use messages::{ConnectionReported, PairEntered, PairLeft};
 pub use metrics::{
     COUNTERS, CounterSeries, HISTOGRAMS, IntroductionLedger, MetricsError, MingleMetricsPlugin,
@@ -120,6 +122,7 @@ pub struct MingleServerPlugin {
     /// The TURN shared secret for TURN URLs in `config.ice_servers`.
     pub turn_secret: Option<TurnSecret>,
     socket: Mutex<Option<UdpSocket>>,
+    in_memory: bool,
 }
 
 impl Default for MingleServerPlugin {
@@ -137,6 +140,16 @@ impl MingleServerPlugin {
             private_key: None,
             turn_secret: None,
             socket: Mutex::new(None),
+            in_memory: false,
+        }
+    }
+
+    /// A plugin serving without a socket, through a [`MemoryServerTransport`] that
+    /// [`crate::memory::exchange`] connects to client apps (deterministic tests and tools).
+    pub fn in_memory(config: MingleServerConfig) -> Self {
+        MingleServerPlugin {
+            in_memory: true,
+            ..MingleServerPlugin::new(config)
         }
     }
 
@@ -171,6 +184,8 @@ pub enum MingleServerStatus {
     Starting,
     /// Serving on this address.
     Serving(std::net::SocketAddr),
+    /// Serving in memory ([`MingleServerPlugin::in_memory`]).
+    InMemory,
     /// The server could not start: an invalid configuration or an unbindable socket.
     Failed(String),
 }
@@ -180,6 +195,7 @@ pub enum MingleServerStatus {
 struct PendingStart {
     private_key: Option<[u8; 32]>,
     socket: Option<UdpSocket>,
+    in_memory: bool,
 }
 
 impl Plugin for MingleServerPlugin {
@@ -203,6 +219,7 @@ impl Plugin for MingleServerPlugin {
         app.insert_resource(PendingStart {
             private_key: self.private_key,
             socket,
+            in_memory: self.in_memory,
         })
         .insert_resource(MingleServerStatus::Starting)
         .insert_resource(config.voice_rules.clone())
@@ -253,6 +270,7 @@ impl Plugin for MingleServerPlugin {
             Update,
             ice::renew_credentials.run_if(resource_exists::<RenetServer>),
         );
+        memory::add_systems(app);
     }
 
     fn finish(&self, app: &mut App) {
@@ -276,6 +294,9 @@ fn start_server(world: &mut World) {
     let Some(pending) = world.remove_resource::<PendingStart>() else {
         return;
     };
+    if pending.in_memory {
+        return memory::start(world);
+    }
     let config = world.resource::<MingleServerConfig>().clone();
     let turn_secret = world.contains_resource::<TurnSecret>();
     let status = match open_transport(&config, pending, turn_secret) {
@@ -337,5 +358,5 @@ fn send(out: &mut Outgoing, to: PeerId, msg: &ServerToClient) {
 #[derive(bevy::ecs::system::SystemParam)]
 pub(crate) struct Outgoing<'w> {
     server: bevy::prelude::ResMut<'w, RenetServer>,
-    transport: bevy::prelude::ResMut<'w, ServerTransport>,
+    transport: memory::Wire<'w>,
 }

@@ -5,6 +5,7 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod memory;
 pub mod raw;
 pub mod transport_fuzz;
 
