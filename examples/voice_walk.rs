@@ -98,7 +98,10 @@ fn step(apps: &mut [&mut App]) {
 }
 
 fn is_open(app: &App, peer: PeerId) -> bool {
-    app.world().resource::<WebRtcLinks>().is_open(peer)
+    // The links exist from the first update (their socket is bound at Startup).
+    app.world()
+        .get_resource::<WebRtcLinks>()
+        .is_some_and(|links| links.is_open(peer))
 }
 
 /// One 100 ms window of B's output: A's distance then, and B's level (dB re the source).
