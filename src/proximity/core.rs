@@ -1210,18 +1210,9 @@ impl Proximity {
         cap: usize,
         out: &mut Vec<PairChange>,
     ) {
-        let mut ranked = std::mem::take(&mut self.ranked);
-        ranked.clear();
-        ranked.extend(entering.iter().map(|&j| {
-            let c = &self.clients[j as usize];
-            (dist_sq(pos, c.pos), c.peer, j)
-        }));
-        ranked.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let ranked = self.rank_candidates(pos, entering);
         let margin = self.config.replace_margin;
-        let beats = |d2: f32, far: f32| {
-            let room = far.sqrt() - margin;
-            room > 0.0 && d2 < room * room
-        };
+        let beats = |d2: f32, far: f32| beats_by_margin(d2, far, margin);
         for &(d2, other_peer, j) in ranked.iter() {
             let my_far = if mine.len() >= cap {
                 match self.farthest_ungrouped(i, pos, mine) {
@@ -1432,6 +1423,18 @@ impl Proximity {
         self.entering = entering;
     }
 
+    /// `entering` ranked nearest first (ties by id), in the scratch list the caller puts back.
+    fn rank_candidates(&mut self, pos: [f32; 3], entering: &[u32]) -> Vec<(f32, PeerId, u32)> {
+        let mut ranked = std::mem::take(&mut self.ranked);
+        ranked.clear();
+        ranked.extend(entering.iter().map(|&j| {
+            let c = &self.clients[j as usize];
+            (dist_sq(pos, c.pos), c.peer, j)
+        }));
+        ranked.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        ranked
+    }
+
     /// With a cap: takes `entering` candidates nearest first (ties by id). A pair forms when
     /// each side has room or would drop its farthest peer for one nearer by the margin.
     fn admit_capped(
@@ -1444,20 +1447,9 @@ impl Proximity {
         cap: u32,
         out: &mut Vec<PairChange>,
     ) {
-        let mut ranked = std::mem::take(&mut self.ranked);
-        ranked.clear();
-        ranked.extend(entering.iter().map(|&j| {
-            let c = &self.clients[j as usize];
-            (dist_sq(pos, c.pos), c.peer, j)
-        }));
-        ranked.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let ranked = self.rank_candidates(pos, entering);
         let margin = self.config.replace_margin;
-        // Whether a side at its cap would give up its farthest (at squared distance `far`) for
-        // one at squared distance `d2`: nearer by the margin.
-        let beats = |d2: f32, far: f32| {
-            let room = far.sqrt() - margin;
-            room > 0.0 && d2 < room * room
-        };
+        let beats = |d2: f32, far: f32| beats_by_margin(d2, far, margin);
         let cap = cap as usize;
         for &(d2, other_peer, j) in ranked.iter() {
             let my_far = (mine.len() >= cap)
@@ -1500,6 +1492,14 @@ impl Proximity {
         }
         self.ranked = ranked;
     }
+}
+
+/// Whether a side at its cap would give up its farthest peer (at squared distance `far`) for
+/// one at squared distance `d2`: nearer by at least `margin`.
+#[inline]
+fn beats_by_margin(d2: f32, far: f32, margin: f32) -> bool {
+    let room = far.sqrt() - margin;
+    room > 0.0 && d2 < room * room
 }
 
 #[cfg(test)]
