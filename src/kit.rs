@@ -4,11 +4,13 @@
 use crate::protocol::PeerId;
 
 /// The pair `(a, b)` with the smaller id first: one key per unordered pair.
+#[inline]
 pub fn ordered(a: PeerId, b: PeerId) -> (PeerId, PeerId) {
     if a < b { (a, b) } else { (b, a) }
 }
 
 /// Squared Euclidean distance: what every range comparison uses (no square root).
+#[inline]
 pub fn dist_sq(a: [f32; 3], b: [f32; 3]) -> f32 {
     let (dx, dy, dz) = (a[0] - b[0], a[1] - b[1], a[2] - b[2]);
     dx * dx + dy * dy + dz * dz

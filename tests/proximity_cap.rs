@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use mingle::kit::ordered;
 use mingle::protocol::{PeerId, Realm, SpaceId};
 use mingle::proximity::{
     BruteForce, DepartureCause, GroupId, PairChange, Proximity, ProximityConfig, SpaceRules,
@@ -101,7 +102,6 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
     // What clients believe: the previous tick's pairs with this tick's changes applied the
     // way the client plugin applies them (departures first, then introductions).
     let mut told: BTreeSet<(PeerId, PeerId)> = BTreeSet::new();
-    let ordered = |a: PeerId, b: PeerId| if a < b { (a, b) } else { (b, a) };
     for (step, op) in ops.iter().chain(std::iter::once(&Op::Tick)).enumerate() {
         match *op {
             Op::Move { peer, stage, pos } => {
@@ -141,6 +141,12 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
             Op::Tick => {
                 out.clear();
                 core.tick(&mut out);
+                prop_assert_eq!(
+                    core.check_invariants(),
+                    Ok(()),
+                    "invariants at step {}",
+                    step
+                );
                 // The pair set, and its symmetry.
                 let mut pairs = BTreeSet::new();
                 for &p in at.keys() {
@@ -150,11 +156,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                             "symmetric at step {}",
                             step
                         );
-                        pairs.insert(if PeerId(p) < q {
-                            (PeerId(p), q)
-                        } else {
-                            (q, PeerId(p))
-                        });
+                        pairs.insert(ordered(PeerId(p), q));
                     }
                 }
                 for change in &out {

@@ -215,6 +215,12 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                 core.tick(&mut got);
                 oracle.tick(&mut want);
                 prop_assert_eq!(
+                    core.check_invariants(),
+                    Ok(()),
+                    "invariants at step {}",
+                    step
+                );
+                prop_assert_eq!(
                     normalized(&got),
                     normalized(&want),
                     "changes at step {}",

@@ -442,6 +442,20 @@ impl Grid {
         });
     }
 
+    /// The member at `slot` of the cell at `key`, if any (for invariant checks).
+    pub fn member(&self, key: CellKey, slot: u32) -> Option<Member> {
+        let id = self.find(key)?;
+        self.cells[id as usize].members.get(slot as usize).copied()
+    }
+
+    /// Members of every cell (for invariant checks).
+    pub fn member_count(&self) -> usize {
+        self.index
+            .values()
+            .map(|&id| self.cells[id as usize].members.len())
+            .sum()
+    }
+
     pub fn occupied_cells(&self) -> usize {
         self.index.len()
     }
