@@ -1,5 +1,7 @@
 //! What the core reports and refuses: pair changes and their causes, errors, handles.
 
+#[cfg(doc)]
+use super::Proximity;
 use crate::protocol::PeerId;
 
 /// Why a pair was introduced.

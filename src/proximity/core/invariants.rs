@@ -6,9 +6,10 @@ use super::slab::NOT_MOVED;
 use crate::kit::dist_sq;
 
 impl Proximity {
-    /// Checks every invariant listed in the [core's docs](self) and returns the first broken,
-    /// described. Meant for tests, right after [`tick`](Self::tick) and before further input;
-    /// costs O(clients × peers).
+    /// Checks every invariant listed at the top of `src/proximity/core/mod.rs` (slab, symmetric
+    /// pairs, placement, zone counts, nothing waiting, pairs the rules allow) and describes the
+    /// first broken. Meant for tests, right after [`tick`](Self::tick) and before further
+    /// input; costs O(clients × peers).
     ///
     /// # Errors
     /// A description of the first invariant found broken.

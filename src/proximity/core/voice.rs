@@ -4,6 +4,8 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 use smallvec::SmallVec;
 
+#[cfg(doc)]
+use super::DepartureCause;
 use super::Proximity;
 use super::slab::{Move, NOT_MOVED};
 use crate::kit::ordered;
