@@ -11,6 +11,7 @@ use super::{
     ArrivalCause, DEFAULT_MAX_GROUP_SIZE, DepartureCause, GroupId, PairChange, ProximityConfig,
     RuleError, VoiceRules, voice_in_bounds,
 };
+use crate::kit::{dist_sq, ordered};
 use crate::protocol::{PeerId, Realm, SpaceId};
 use crate::proximity::SpaceRules;
 
@@ -34,10 +35,6 @@ pub struct BruteForce {
     /// Each peer's groups as of the last tick.
     told: BTreeMap<PeerId, BTreeSet<(Realm, GroupId)>>,
     max_group_size: usize,
-}
-
-fn ordered(a: PeerId, b: PeerId) -> (PeerId, PeerId) {
-    if a < b { (a, b) } else { (b, a) }
 }
 
 impl BruteForce {
@@ -180,12 +177,7 @@ impl BruteForce {
                 let s = self.rules.scale(a, b);
                 let range_sq = rules.range * rules.range * s * s;
                 let leave_sq = rules.leave_range * rules.leave_range * s * s;
-                let d = [
-                    sa.pos[0] - sb.pos[0],
-                    sa.pos[1] - sb.pos[1],
-                    sa.pos[2] - sb.pos[2],
-                ];
-                let d2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+                let d2 = dist_sq(sa.pos, sb.pos);
                 let was = self.pairs.contains(&(a, b));
                 if d2 <= range_sq || (was && d2 <= leave_sq) {
                     next.insert((a, b));
@@ -264,11 +256,6 @@ pub enum CapViolation {
     GroupMissing(PeerId, PeerId),
 }
 
-fn d2(a: [f32; 3], b: [f32; 3]) -> f32 {
-    let (dx, dy, dz) = (a[0] - b[0], a[1] - b[1], a[2] - b[2]);
-    dx * dx + dy * dy + dz * dz
-}
-
 /// [`check_capped_with_rules`] without voice rules.
 pub fn check_capped(
     config: &ProximityConfig,
@@ -313,7 +300,7 @@ pub fn check_capped_with_rules(
         let r = config.rules(sa);
         let s = rules.scale(a, b);
         if !grouped(a, b)
-            && (ra != rb || sa != sb || d2(pa, pb) > r.leave_range * r.leave_range * s * s)
+            && (ra != rb || sa != sb || dist_sq(pa, pb) > r.leave_range * r.leave_range * s * s)
         {
             bad.push(CapViolation::BeyondLeave(a, b));
         }
@@ -338,7 +325,7 @@ pub fn check_capped_with_rules(
             .into_iter()
             .flatten()
             .filter(|&&q| !grouped(p, q))
-            .filter_map(|q| at.get(q).map(|&(_, _, qp)| d2(pos, qp)))
+            .filter_map(|q| at.get(q).map(|&(_, _, qp)| dist_sq(pos, qp)))
             .reduce(f32::max)
     };
     let margin = config.replace_margin;
@@ -367,7 +354,7 @@ pub fn check_capped_with_rules(
             }
             let r = config.rules(sa);
             let s = rules.scale(a, b);
-            let dist2 = d2(pa, pb);
+            let dist2 = dist_sq(pa, pb);
             if dist2 > r.range * r.range * s * s {
                 continue;
             }

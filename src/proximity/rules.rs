@@ -252,7 +252,7 @@ impl VoiceRules {
 
     /// Whether the pair is blocked.
     pub fn is_blocked(&self, a: PeerId, b: PeerId) -> bool {
-        self.blocks.contains(&if a < b { (a, b) } else { (b, a) })
+        self.blocks.contains(&crate::kit::ordered(a, b))
     }
 
     /// `peer`'s voice range multiplier (1 unless set).

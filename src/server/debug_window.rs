@@ -17,6 +17,7 @@ use super::{
     MinglePeer, MinglePosition, MingleServerConfig, MingleSpace, NearbyPeers, PeerDirectory,
     ServerStats,
 };
+use crate::kit::{SplitMix64, world_side};
 use crate::protocol::{PeerId, Realm, SpaceId};
 
 /// How the demo bots are laid out.
@@ -141,20 +142,21 @@ fn setup(mut commands: Commands, settings: Res<Settings>, mut gizmos: ResMut<Giz
     ));
 }
 
+/// Side of the square the demo bots walk: about five neighbours within the default range of
+/// 20 each, never smaller than the view.
+fn demo_side(bots: usize) -> f32 {
+    world_side(bots, 5.0, 20.0).max(60.0)
+}
+
 fn spawn_demo_bots(
     mut commands: Commands,
     settings: Res<Settings>,
     mut directory: ResMut<PeerDirectory>,
 ) {
     let n = settings.0.demo_bots;
-    let side = ((n as f32) * 251.3).sqrt().max(60.0);
-    let mut seed = 0x2545_F491_4F6C_DD1Du64;
-    let mut unit = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed >> 40) as f32 / (1u64 << 24) as f32
-    };
+    let side = demo_side(n);
+    let mut rng = SplitMix64::new(0x2545_F491_4F6C_DD1D);
+    let mut unit = move || rng.unit();
     for k in 0..n {
         let id = PeerId(1_000_000 + k as u64);
         let pos = match settings.0.layout {
@@ -192,24 +194,18 @@ fn walk_demo_bots(
     settings: Res<Settings>,
     time: Res<Time>,
     mut bots: Query<(&mut MinglePosition, &mut DemoBot)>,
-    mut seed: Local<u64>,
+    mut rng: Local<Option<SplitMix64>>,
 ) {
     if settings.0.layout != DemoLayout::Walking {
         return;
     }
-    let side = ((settings.0.demo_bots as f32) * 251.3).sqrt().max(60.0);
-    if *seed == 0 {
-        *seed = 0x9E37_79B9_7F4A_7C15;
-    }
+    let side = demo_side(settings.0.demo_bots);
+    let rng = rng.get_or_insert_with(|| SplitMix64::new(0x9E37_79B9_7F4A_7C15));
     for (mut pos, mut bot) in &mut bots {
         let here = pos.0.truncate();
         let to = bot.target - here;
         if to.length() < 1.0 {
-            *seed ^= *seed << 13;
-            *seed ^= *seed >> 7;
-            *seed ^= *seed << 17;
-            let a = (*seed >> 40) as f32 / (1u64 << 24) as f32;
-            let b = (*seed & 0xFF_FFFF) as f32 / (1u64 << 24) as f32;
+            let (a, b) = (rng.unit(), rng.unit());
             bot.target = Vec2::new(a * side - side / 2.0, b * side - side / 2.0);
         } else {
             pos.0 = (here + to.normalize() * 3.0 * time.delta_secs()).extend(0.0);

@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use super::components::MinglePeer;
 use super::tick::ProximityIndex;
 use super::udp::ServerTransport;
+use crate::kit::ordered;
 use crate::protocol::{PeerId, Realm, RejectReason, token_groups};
 use crate::proximity::{GroupId, MAX_VOICE_RANGE, Proximity, RuleError};
 use crate::settings::{InvalidSetting, require};
@@ -121,10 +122,6 @@ pub struct VoiceBlocks(pub Vec<PeerId>);
 /// shout 2. Clamped to the configured bounds; wins over the client's own choice.
 #[derive(Debug, Clone, Copy, PartialEq, Component)]
 pub struct VoiceRange(pub f32);
-
-fn ordered(a: PeerId, b: PeerId) -> (PeerId, PeerId) {
-    if a < b { (a, b) } else { (b, a) }
-}
 
 /// Every source of voice rules, kept apart, and the union applied to the core.
 #[derive(Debug, Default, Resource)]

@@ -2,6 +2,7 @@
 
 use super::slab::{Move, NOT_MOVED, NearbyIndices, remove_sorted};
 use super::{DepartureCause, PairChange, Proximity};
+use crate::kit::ordered;
 use crate::protocol::PeerId;
 use crate::proximity::prefetch::prefetch;
 
@@ -98,7 +99,8 @@ impl Proximity {
             let (a, b) = match *c {
                 PairChange::Entered { a, b, .. } | PairChange::Left { a, b, .. } => (a, b),
             };
-            if a < b { (a.0, b.0) } else { (b.0, a.0) }
+            let (a, b) = ordered(a, b);
+            (a.0, b.0)
         };
         let mut order = std::mem::take(&mut self.scratch.net_order);
         order.clear();
