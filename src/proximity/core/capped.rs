@@ -141,23 +141,39 @@ impl Proximity {
             } else {
                 None
             };
-            if let Some((.., f)) = my_far {
-                self.unpair(mine, i, peer, f, DepartureCause::Replaced, out);
-            }
-            if let Some((.., g)) = their_far {
-                let mut theirs = std::mem::take(&mut self.clients[j as usize].nearby);
-                self.unpair(&mut theirs, j, other_peer, g, DepartureCause::Replaced, out);
-                self.clients[j as usize].nearby = theirs;
-            }
-            insert_sorted(mine, j);
-            insert_sorted(&mut self.clients[j as usize].nearby, i);
-            out.push(PairChange::Entered {
-                a: peer,
-                b: other_peer,
-                cause: ArrivalCause::Proximity,
-            });
+            let far = (my_far.map(|f| f.2), their_far.map(|f| f.2));
+            self.pair_replacing(mine, (i, peer), (j, other_peer), far, out);
         }
         self.scratch.ranked = ranked;
+    }
+}
+
+impl Proximity {
+    /// Introduces `i` (set `mine`, taken out of its record) to `j` through the proximity
+    /// path, first ending the pairs each side gives up to make room (`far`: `i`'s, `j`'s).
+    pub(super) fn pair_replacing(
+        &mut self,
+        mine: &mut NearbyIndices,
+        (i, peer): (u32, PeerId),
+        (j, other_peer): (u32, PeerId),
+        far: (Option<u32>, Option<u32>),
+        out: &mut Vec<PairChange>,
+    ) {
+        if let Some(f) = far.0 {
+            self.unpair(mine, i, peer, f, DepartureCause::Replaced, out);
+        }
+        if let Some(g) = far.1 {
+            let mut theirs = std::mem::take(&mut self.clients[j as usize].nearby);
+            self.unpair(&mut theirs, j, other_peer, g, DepartureCause::Replaced, out);
+            self.clients[j as usize].nearby = theirs;
+        }
+        insert_sorted(mine, j);
+        insert_sorted(&mut self.clients[j as usize].nearby, i);
+        out.push(PairChange::Entered {
+            a: peer,
+            b: other_peer,
+            cause: ArrivalCause::Proximity,
+        });
     }
 }
 

@@ -1,7 +1,7 @@
 //! Examination while voice rules are in force.
 
 use super::capped::beats_by_margin;
-use super::slab::{NearbyIndices, insert_sorted, remove_sorted};
+use super::slab::{NearbyIndices, insert_sorted};
 use super::voice::share;
 use super::zones::ZoneRules;
 use super::{ArrivalCause, DepartureCause, PairChange, Proximity};
@@ -65,31 +65,6 @@ impl Proximity {
         })
     }
 
-    /// [`unpair`](Self::unpair) by the rules: `y` is queued only where a cap leaves it room to
-    /// fill.
-    pub(super) fn unpair_ruled(
-        &mut self,
-        x_set: &mut NearbyIndices,
-        x: u32,
-        x_peer: PeerId,
-        y: u32,
-        cause: DepartureCause,
-        out: &mut Vec<PairChange>,
-    ) {
-        remove_sorted(x_set, y);
-        let other = &mut self.clients[y as usize];
-        remove_sorted(&mut other.nearby, x);
-        let y_peer = other.peer;
-        if self.zones.capped(self.status[y as usize].zone) {
-            self.enqueue(y);
-        }
-        out.push(PairChange::Left {
-            a: x_peer,
-            b: y_peer,
-            cause,
-        });
-    }
-
     /// The farthest peer of `i` (at `pos`) in `set` held by proximity alone (group pairs are
     /// never displaced); ties go to the larger id.
     pub(super) fn farthest_ungrouped(
@@ -126,7 +101,7 @@ impl Proximity {
             self.distance_checks += 1;
             match self.ends(i, j, zone, pos, rules) {
                 None => k += 1,
-                Some(cause) => self.unpair_ruled(&mut mine, i, peer, j, cause, out),
+                Some(cause) => self.unpair(&mut mine, i, peer, j, cause, out),
             }
         }
 
@@ -167,7 +142,7 @@ impl Proximity {
                 let Some((.., f)) = self.farthest_ungrouped(i, pos, &mine) else {
                     break;
                 };
-                self.unpair_ruled(&mut mine, i, peer, f, DepartureCause::Replaced, out);
+                self.unpair(&mut mine, i, peer, f, DepartureCause::Replaced, out);
             }
         }
 
@@ -269,21 +244,8 @@ impl Proximity {
             } else {
                 None
             };
-            if let Some((.., f)) = my_far {
-                self.unpair_ruled(mine, i, peer, f, DepartureCause::Replaced, out);
-            }
-            if let Some((.., g)) = their_far {
-                let mut theirs = std::mem::take(&mut self.clients[j as usize].nearby);
-                self.unpair_ruled(&mut theirs, j, other_peer, g, DepartureCause::Replaced, out);
-                self.clients[j as usize].nearby = theirs;
-            }
-            insert_sorted(mine, j);
-            insert_sorted(&mut self.clients[j as usize].nearby, i);
-            out.push(PairChange::Entered {
-                a: peer,
-                b: other_peer,
-                cause: ArrivalCause::Proximity,
-            });
+            let far = (my_far.map(|f| f.2), their_far.map(|f| f.2));
+            self.pair_replacing(mine, (i, peer), (j, other_peer), far, out);
         }
         self.scratch.ranked = ranked;
     }

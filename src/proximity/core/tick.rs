@@ -130,7 +130,7 @@ impl Proximity {
     }
 
     /// Ends the pair of `x` (its set `x_set`, taken out of its record) and `y`, reports it,
-    /// and queues `y` to fill the slot it lost.
+    /// and queues `y` to fill the slot it lost where a cap leaves it room to fill.
     pub(super) fn unpair(
         &mut self,
         x_set: &mut NearbyIndices,
@@ -144,7 +144,9 @@ impl Proximity {
         let other = &mut self.clients[y as usize];
         remove_sorted(&mut other.nearby, x);
         let y_peer = other.peer;
-        self.enqueue(y);
+        if self.zones.capped(self.status[y as usize].zone) {
+            self.enqueue(y);
+        }
         out.push(PairChange::Left {
             a: x_peer,
             b: y_peer,
