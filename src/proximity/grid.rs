@@ -12,7 +12,9 @@
 //! spread too thinly for a window. The slab is kept in window order (row by row), so a pass
 //! over movers sorted by [`Grid::sort_key`] sweeps memory in order and the hardware prefetcher
 //! streams the cells ahead of it. Emptied cells keep their storage for reuse: in steady state
-//! moving between cells allocates nothing.
+//! moving between cells allocates nothing. When the core frees a zone id (its space's last
+//! client left), [`Grid::release_zone`] drops the zone's window and returns its budget, so a
+//! server whose spaces come and go keeps dense lookups and memory that follows the open spaces.
 
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
@@ -718,8 +720,11 @@ mod tests {
         [x as f32 * CELL, y as f32 * CELL, 0.0]
     }
 
+    /// Where each client of a zone was put: its cell and slot.
+    type Placed = Vec<(CellKey, u32)>;
+
     /// Inserts each position as a client of `zone`; returns what `close_zone` needs.
-    fn open_zone(grid: &mut Grid, zone: u32, positions: &[[f32; 3]]) -> Vec<(CellKey, u32)> {
+    fn open_zone(grid: &mut Grid, zone: u32, positions: &[[f32; 3]]) -> Placed {
         positions
             .iter()
             .enumerate()
@@ -733,7 +738,7 @@ mod tests {
 
     /// Takes every client out (the latest first, so each sits last in its cell and nobody is
     /// swapped), then releases the zone as the core does when its last client leaves.
-    fn close_zone(grid: &mut Grid, zone: u32, placed: Vec<(CellKey, u32)>) {
+    fn close_zone(grid: &mut Grid, zone: u32, placed: Placed) {
         for (key, slot) in placed.into_iter().rev() {
             assert_eq!(grid.remove(key, slot), None, "the latest of its cell");
         }
@@ -823,7 +828,7 @@ mod tests {
         // Zone ids recycled as the core does: the last freed is the first reused.
         let (mut free, mut next_id) = (Vec::<u32>::new(), 0u32);
         // Open: (zone, whether it has a far outlier, its clients).
-        let mut open: Vec<(u32, bool, Vec<(CellKey, u32)>)> = Vec::new();
+        let mut open: Vec<(u32, bool, Placed)> = Vec::new();
         let (mut opened, mut peak_open, mut peak_occupied, mut went_sparse) = (0, 0, 0, 0);
         while opened < 10_000 || !open.is_empty() {
             let opening =
