@@ -12,7 +12,9 @@
 //! spread too thinly for a window. The slab is kept in window order (row by row), so a pass
 //! over movers sorted by [`Grid::sort_key`] sweeps memory in order and the hardware prefetcher
 //! streams the cells ahead of it. Emptied cells keep their storage for reuse: in steady state
-//! moving between cells allocates nothing.
+//! moving between cells allocates nothing. When the core frees a zone id (its space's last
+//! client left), [`Grid::release_zone`] drops the zone's window and returns its budget, so a
+//! server whose spaces come and go keeps dense lookups and memory that follows the open spaces.
 
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
@@ -459,6 +461,167 @@ impl Grid {
     pub fn occupied_cells(&self) -> usize {
         self.index.len()
     }
+
+    /// Forgets `zone`, whose id the core frees when its last client leaves: its lookup goes
+    /// back to unset and its window's memory and budget are returned, so the next space given
+    /// the id starts afresh (a window fitted to it, not the old bounds, nor the map for good).
+    ///
+    /// The zone holds no cell any more: each of its clients was taken out of its cell before
+    /// the zone was freed. The slab and the map need nothing: closing a cell already removed
+    /// it from the map and the window and put it on the free list, so the slab's order
+    /// (`put_in_window_order`) never sees the released zone.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "the core calls it once wired (issue #16 item 2)")
+    )]
+    pub(crate) fn release_zone(&mut self, zone: u32) {
+        let Some(lookup) = self.lookups.get_mut(zone as usize) else {
+            return;
+        };
+        match std::mem::take(lookup) {
+            Lookup::Window(w) => {
+                debug_assert!(
+                    w.ids.iter().all(|&id| id == EMPTY),
+                    "zone {zone} released with a cell still occupied"
+                );
+                self.window_cells -= w.volume();
+            }
+            Lookup::Sparse => debug_assert!(
+                !self.index.keys().any(|k| k.zone == zone),
+                "sparse zone {zone} released with a cell still occupied"
+            ),
+            Lookup::Unset => {}
+        }
+    }
+
+    /// What the grid holds: how its zones find their cells and how much memory that takes.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "the core exposes it once wired (issue #16 item 2)"
+        )
+    )]
+    pub(crate) fn footprint(&self) -> GridFootprint {
+        let mut f = GridFootprint {
+            window_cells: self.window_cells as usize,
+            cells: self.cells.len(),
+            occupied_cells: self.index.len(),
+            zone_slots: self.lookups.len(),
+            ..GridFootprint::default()
+        };
+        for lookup in &self.lookups {
+            match lookup {
+                Lookup::Window(_) => f.windowed_zones += 1,
+                Lookup::Sparse => f.sparse_zones += 1,
+                Lookup::Unset => {}
+            }
+        }
+        f
+    }
+
+    /// Checks that every cell is in exactly one place (an occupied one in the map under its
+    /// own key, and in its zone's window if the zone has one; an empty one on the free list),
+    /// that each window holds only its zone's occupied cells, and that the window budget in
+    /// use is the windows' total. O(cells + window cells): for tests.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "the core's check_invariants calls it once wired")
+    )]
+    pub(crate) fn check_invariants(&self) -> Result<(), String> {
+        let mut budget = 0;
+        let mut windowed = 0;
+        for (zone, lookup) in self.lookups.iter().enumerate() {
+            let Lookup::Window(w) = lookup else { continue };
+            budget += w.volume();
+            if w.ids.len() as i64 != w.volume() {
+                return Err(format!(
+                    "zone {zone}: window of {} ids for {:?}",
+                    w.ids.len(),
+                    w.dims
+                ));
+            }
+            for &id in w.ids.iter().filter(|&&id| id != EMPTY) {
+                windowed += 1;
+                let key = self.cells.get(id as usize).map(|c| c.key);
+                if key.is_none_or(|k| k.zone as usize != zone || self.index.get(&k) != Some(&id)) {
+                    return Err(format!(
+                        "zone {zone}: window names cell {id} ({key:?}), not its own"
+                    ));
+                }
+            }
+        }
+        if budget != self.window_cells {
+            return Err(format!(
+                "window budget {} in use, windows span {budget}",
+                self.window_cells
+            ));
+        }
+        let mut in_windows = 0;
+        for (key, &id) in &self.index {
+            let cell = self.cells.get(id as usize);
+            if cell.is_none_or(|c| c.key != *key || c.members.is_empty()) {
+                return Err(format!(
+                    "{key:?}: mapped to cell {id}, empty or keyed otherwise"
+                ));
+            }
+            match self.lookups.get(key.zone as usize) {
+                Some(Lookup::Window(w)) => {
+                    let at = w.index(key.x.into(), key.y.into(), key.z.into());
+                    if at.map(|k| w.ids[k]) != Some(id) {
+                        return Err(format!("{key:?}: occupied but not in its zone's window"));
+                    }
+                    in_windows += 1;
+                }
+                Some(Lookup::Sparse) => {}
+                _ => return Err(format!("{key:?}: occupied in a zone with no lookup")),
+            }
+        }
+        if in_windows != windowed {
+            return Err(format!(
+                "windows name {windowed} cells, {in_windows} are occupied"
+            ));
+        }
+        let mut free = self.free_cells.clone();
+        free.sort_unstable();
+        free.dedup();
+        if free.len() != self.free_cells.len()
+            || free.iter().any(|&id| {
+                self.cells
+                    .get(id as usize)
+                    .is_none_or(|c| !c.members.is_empty())
+            })
+            || self.index.len() + free.len() != self.cells.len()
+        {
+            return Err(format!(
+                "{} cells: {} occupied, {} free (once each and empty?)",
+                self.cells.len(),
+                self.index.len(),
+                self.free_cells.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the proximity grid holds, for diagnostics and tests: how zones find their cells (a
+/// dense window, or the slower hash map when spread too thinly) and the memory that takes.
+/// Every figure follows the spaces open now, not the ones ever opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GridFootprint {
+    /// Zones (realm + space in use) whose cells are found through a dense window.
+    pub windowed_zones: usize,
+    /// Zones spread too thinly for a window, whose cells are found through the hash map.
+    pub sparse_zones: usize,
+    /// Cells all windows span together (4 bytes each): the window budget in use, at most
+    /// 4,194,304.
+    pub window_cells: usize,
+    /// Cells in the slab, occupied or kept empty for reuse.
+    pub cells: usize,
+    /// Cells holding at least one client.
+    pub occupied_cells: usize,
+    /// Zone ids the grid has a lookup slot for (the highest zone id in use so far, plus one).
+    pub zone_slots: usize,
 }
 
 #[cfg(test)]
@@ -562,5 +725,207 @@ mod tests {
         assert_eq!(grid.cells.len(), 900);
         assert!(members_near(&grid, 0, pos, 1.0).is_empty());
         assert_eq!(members_near(&grid, 0, away, 1.0), vec![5000]);
+    }
+
+    /// Cell width of `Grid::new(10.0)`; a position `k * CELL` lies in cell `k`.
+    const CELL: f32 = 21.0;
+
+    fn at_cell(x: i32, y: i32) -> [f32; 3] {
+        [x as f32 * CELL, y as f32 * CELL, 0.0]
+    }
+
+    /// Where each client of a zone was put: its cell and slot.
+    type Placed = Vec<(CellKey, u32)>;
+
+    /// Inserts each position as a client of `zone`; returns what `close_zone` needs.
+    fn open_zone(grid: &mut Grid, zone: u32, positions: &[[f32; 3]]) -> Placed {
+        positions
+            .iter()
+            .enumerate()
+            .map(|(k, &pos)| {
+                let key = grid.key_of(zone, pos);
+                let client = zone * 100 + k as u32;
+                (key, grid.insert(key, Member { pos, client }))
+            })
+            .collect()
+    }
+
+    /// Takes every client out (the latest first, so each sits last in its cell and nobody is
+    /// swapped), then releases the zone as the core does when its last client leaves.
+    fn close_zone(grid: &mut Grid, zone: u32, placed: Placed) {
+        for (key, slot) in placed.into_iter().rev() {
+            assert_eq!(grid.remove(key, slot), None, "the latest of its cell");
+        }
+        grid.release_zone(zone);
+    }
+
+    fn window_of(grid: &Grid, zone: u32) -> Option<([i64; 3], [i64; 3])> {
+        match grid.lookups.get(zone as usize) {
+            Some(Lookup::Window(w)) => Some((w.min, w.dims)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_recycled_zone_id_gets_a_window_fitted_to_its_new_space() {
+        let mut grid = Grid::new(10.0);
+        // Zone 0: a space spread over 300 cells (a wide window); zone 1: a space with a far
+        // outlier (sparse). Both close, and their ids go to small spaces elsewhere.
+        let wide = open_zone(&mut grid, 0, &[at_cell(0, 0), at_cell(300, 300)]);
+        let far = open_zone(&mut grid, 1, &[at_cell(0, 0), at_cell(100_000, 100_000)]);
+        assert!(
+            matches!(grid.lookups[1], Lookup::Sparse),
+            "the outlier spreads it"
+        );
+        close_zone(&mut grid, 0, wide);
+        close_zone(&mut grid, 1, far);
+        let small = open_zone(&mut grid, 0, &[at_cell(-5000, 7000), at_cell(-4999, 7000)]);
+        let compact = open_zone(&mut grid, 1, &[at_cell(50, 50)]);
+        assert_eq!(
+            window_of(&grid, 1),
+            Some(([50, 50, 0], [1, 1, 1])),
+            "a once-sparse id, given a compact space, finds its cells through a window again"
+        );
+        let (min, dims) = window_of(&grid, 0).expect("a compact space has a window");
+        assert!(
+            min[1] == 7000 && dims[1] == 1 && dims[0] <= 3,
+            "the window fits the new space, not the old bounds: min {min:?}, dims {dims:?}"
+        );
+        assert_eq!(grid.footprint().window_cells as i64, dims[0] + 1);
+        grid.check_invariants().unwrap();
+        close_zone(&mut grid, 0, small);
+        close_zone(&mut grid, 1, compact);
+        assert_eq!(
+            grid.footprint(),
+            GridFootprint {
+                cells: grid.cells.len(),
+                zone_slots: 2,
+                ..GridFootprint::default()
+            },
+            "nothing of either zone is left"
+        );
+    }
+
+    #[test]
+    fn released_windows_give_their_budget_to_new_zones() {
+        let mut grid = Grid::new(10.0);
+        // Two clients 600 cells apart make a window of 901 x 901 cells (the growth leaves room):
+        // five of them nearly fill the budget of all windows.
+        let spread = [at_cell(0, 0), at_cell(600, 600)];
+        let placed: Vec<_> = (0..5).map(|z| open_zone(&mut grid, z, &spread)).collect();
+        assert_eq!(grid.footprint().windowed_zones, 5);
+        assert_eq!(grid.footprint().window_cells, 5 * 901 * 901);
+        for (z, placed) in placed.into_iter().enumerate() {
+            close_zone(&mut grid, z as u32, placed);
+        }
+        assert_eq!(
+            grid.footprint().window_cells,
+            0,
+            "closed zones hold no window budget"
+        );
+        // A sixth space as wide (a fresh id, as when other spaces hold the recycled ones)
+        // fits in the returned budget.
+        let sixth = open_zone(&mut grid, 5, &spread);
+        assert_eq!(
+            window_of(&grid, 5),
+            Some(([0, 0, 0], [901, 901, 1])),
+            "a new zone gets a window from the budget the closed ones returned"
+        );
+        grid.check_invariants().unwrap();
+        close_zone(&mut grid, 5, sixth);
+    }
+
+    #[test]
+    fn ten_thousand_spaces_opened_and_closed_keep_lookups_dense_and_memory_bounded() {
+        let mut grid = Grid::new(10.0);
+        let mut rng = crate::kit::SplitMix64::new(16);
+        // Zone ids recycled as the core does: the last freed is the first reused.
+        let (mut free, mut next_id) = (Vec::<u32>::new(), 0u32);
+        // Open: (zone, whether it has a far outlier, its clients).
+        let mut open: Vec<(u32, bool, Placed)> = Vec::new();
+        let (mut opened, mut peak_open, mut peak_occupied, mut went_sparse) = (0, 0, 0, 0);
+        while opened < 10_000 || !open.is_empty() {
+            let opening =
+                opened < 10_000 && (open.is_empty() || (open.len() < 48 && rng.below(2) == 0));
+            if opening {
+                let zone = free.pop().unwrap_or_else(|| {
+                    next_id += 1;
+                    next_id - 1
+                });
+                // A few clients within 3 cells of a centre anywhere in a world 20,000 cells
+                // wide; one space in 25 also has a client a million cells away.
+                let centre = [rng.signed() * 2.1e5, rng.signed() * 2.1e5];
+                let mut positions: Vec<[f32; 3]> = (0..1 + rng.below(6))
+                    .map(|_| {
+                        [
+                            centre[0] + rng.signed() * 30.0,
+                            centre[1] + rng.signed() * 30.0,
+                            0.0,
+                        ]
+                    })
+                    .collect();
+                let outlier = opened % 25 == 24;
+                if outlier {
+                    positions.push([centre[0] + 2.1e7, centre[1] - 2.1e7, 0.0]);
+                }
+                let placed = open_zone(&mut grid, zone, &positions);
+                match (&grid.lookups[zone as usize], outlier) {
+                    (Lookup::Window(w), false) => assert!(
+                        w.volume() <= 64,
+                        "space {opened} (zone {zone}): a window of {:?} cells for a space 4 cells wide",
+                        w.dims
+                    ),
+                    (Lookup::Sparse, true) => went_sparse += 1,
+                    (lookup, _) => panic!(
+                        "space {opened} (zone {zone}, outlier {outlier}): {}",
+                        match lookup {
+                            Lookup::Sparse => "sparse",
+                            _ => "no window",
+                        }
+                    ),
+                }
+                for (k, &pos) in positions.iter().enumerate() {
+                    let found = members_near(&grid, zone, pos, 1.0);
+                    assert!(found.contains(&(zone * 100 + k as u32)), "space {opened}");
+                }
+                open.push((zone, outlier, placed));
+                opened += 1;
+            } else {
+                let (zone, _, placed) = open.swap_remove(rng.below(open.len()));
+                close_zone(&mut grid, zone, placed);
+                free.push(zone);
+            }
+            peak_open = peak_open.max(open.len());
+            peak_occupied = peak_occupied.max(grid.occupied_cells());
+            let sparse = open.iter().filter(|o| o.1).count();
+            let f = grid.footprint();
+            assert_eq!(
+                (f.windowed_zones, f.sparse_zones),
+                (open.len() - sparse, sparse),
+                "after {opened} spaces: only the open spaces have a lookup"
+            );
+            assert!(
+                f.window_cells <= 64 * f.windowed_zones,
+                "after {opened} spaces: {} window cells for {} open spaces",
+                f.window_cells,
+                f.windowed_zones
+            );
+            assert!(f.cells <= peak_occupied, "the slab reuses emptied cells");
+            assert!(f.zone_slots <= peak_open, "zone ids are reused");
+            if opened % 500 == 0 {
+                grid.put_in_window_order();
+                grid.check_invariants().unwrap();
+            }
+        }
+        assert_eq!(went_sparse, 400);
+        grid.check_invariants().unwrap();
+        assert_eq!(
+            grid.footprint(),
+            GridFootprint {
+                cells: grid.cells.len(),
+                zone_slots: peak_open,
+                ..GridFootprint::default()
+            }
+        );
     }
 }

@@ -45,6 +45,7 @@ mod rules;
 
 pub use brute_force::{BruteForce, CapViolation, check_capped, check_capped_with_rules};
 pub use core::{ArrivalCause, ClientHandle, DepartureCause, PairChange, Proximity, ProximityError};
+pub use grid::GridFootprint;
 pub use rules::{
     DEFAULT_MAX_GROUP_SIZE, GroupId, MAX_VOICE_RANGE, ProximityConfig, RuleError, SpaceRules,
     VoiceRules, voice_in_bounds,
