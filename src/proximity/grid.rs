@@ -470,10 +470,6 @@ impl Grid {
     /// the zone was freed. The slab and the map need nothing: closing a cell already removed
     /// it from the map and the window and put it on the free list, so the slab's order
     /// (`put_in_window_order`) never sees the released zone.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the core calls it once wired (issue #16 item 2)")
-    )]
     pub(crate) fn release_zone(&mut self, zone: u32) {
         let Some(lookup) = self.lookups.get_mut(zone as usize) else {
             return;
@@ -495,13 +491,6 @@ impl Grid {
     }
 
     /// What the grid holds: how its zones find their cells and how much memory that takes.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the core exposes it once wired (issue #16 item 2)"
-        )
-    )]
     pub(crate) fn footprint(&self) -> GridFootprint {
         let mut f = GridFootprint {
             window_cells: self.window_cells as usize,
@@ -524,10 +513,6 @@ impl Grid {
     /// own key, and in its zone's window if the zone has one; an empty one on the free list),
     /// that each window holds only its zone's occupied cells, and that the window budget in
     /// use is the windows' total. O(cells + window cells): for tests.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the core's check_invariants calls it once wired")
-    )]
     pub(crate) fn check_invariants(&self) -> Result<(), String> {
         let mut budget = 0;
         let mut windowed = 0;

@@ -106,6 +106,7 @@ impl Proximity {
                 at => return Err(format!("{:?} is at {at:?}, its cell is {key:?}", c.peer)),
             }
         }
+        self.grid.check_invariants()?;
         let members = self.grid.member_count();
         if members != placed {
             return Err(format!(

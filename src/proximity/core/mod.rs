@@ -43,8 +43,10 @@
 //! 2. **Pairs are symmetric**: each nearby set is sorted, without duplicates or itself, holds
 //!    only live clients, and `j ∈ nearby(i) ⇔ i ∈ nearby(j)`.
 //! 3. **Placement**: every live client sits in the grid cell of its position and zone, at the
-//!    slot it records; the grid holds nothing else. (A re-zoned client is re-placed in step 3
-//!    above before any examination reads the grid, so no examination sees a stale zone.)
+//!    slot it records; the grid holds nothing else, and its own bookkeeping (windows, map,
+//!    budget) agrees. A client changing zone leaves its old cell at once (it is placed again in
+//!    step 3 above, before any examination reads the grid), so a zone freed by its last client
+//!    holds no cell and is released to the grid: a recycled zone id starts with no window.
 //! 4. **Zones** count exactly the clients whose status names them; a zone id is interned if and
 //!    only if it has members, and free otherwise.
 //! 5. **Moved list and work queue are empty**, no status says "moved", no record says "queued",
@@ -162,6 +164,12 @@ impl Proximity {
     /// Squared-distance evaluations made so far (the cost the original paid O(n) per update).
     pub fn distance_checks(&self) -> u64 {
         self.distance_checks
+    }
+
+    /// What the proximity grid holds: zones with a window or in the map, cells, the window
+    /// budget in use. For diagnostics, and tests that memory follows the open spaces.
+    pub fn grid_footprint(&self) -> crate::proximity::GridFootprint {
+        self.grid.footprint()
     }
 
     /// Grid cells that hold at least one client.

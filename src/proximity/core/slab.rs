@@ -169,6 +169,10 @@ impl Proximity {
             entry.zone = zone;
             entry.pos = pos;
         }
+        if old_zone != zone {
+            // Out of the old zone's cells at once, so a zone freed below holds no cell.
+            self.unplace(i);
+        }
         self.leave_zone(old_zone);
     }
 

@@ -147,7 +147,8 @@ impl Proximity {
     /// Counts one client fewer in `zone`; a zone left empty is freed.
     pub(super) fn leave_zone(&mut self, zone: u32) {
         if self.zones.leave(zone) {
-            // The grid forgets the zone too (see #16 item 2).
+            // Its window, budget and sparse state go with it: a recycled id starts afresh.
+            self.grid.release_zone(zone);
         }
     }
 }

@@ -3,8 +3,8 @@
 //! the 10,000 ever opened.
 
 use mingle::kit::SplitMix64;
-use mingle::proximity::{GridFootprint, Proximity, ProximityConfig};
 use mingle::protocol::{PeerId, Realm, SpaceId};
+use mingle::proximity::{GridFootprint, Proximity, ProximityConfig};
 
 const CLIENTS: u64 = 300;
 const SPACES: u32 = 10_000;
@@ -65,8 +65,15 @@ fn ten_thousand_spaces_opened_and_closed_keep_lookups_dense_and_memory_bounded()
             "after {space} spaces: {} window cells for {open} open spaces",
             f.window_cells
         );
-        assert!(f.cells <= CLIENTS as usize, "after {space} spaces: {} cells", f.cells);
-        assert!(f.zone_slots <= peak_open, "after {space} spaces: zone ids reused");
+        assert!(
+            f.cells <= CLIENTS as usize,
+            "after {space} spaces: {} cells",
+            f.cells
+        );
+        assert!(
+            f.zone_slots <= peak_open,
+            "after {space} spaces: zone ids reused"
+        );
     }
     for c in 0..CLIENTS {
         core.remove(PeerId(c));
@@ -75,7 +82,12 @@ fn ten_thousand_spaces_opened_and_closed_keep_lookups_dense_and_memory_bounded()
     let f = core.grid_footprint();
     println!("{SPACES} spaces, at most {peak_open} open at once; all closed: {f:?}");
     assert_eq!(
-        (f.windowed_zones, f.sparse_zones, f.window_cells, f.occupied_cells),
+        (
+            f.windowed_zones,
+            f.sparse_zones,
+            f.window_cells,
+            f.occupied_cells
+        ),
         (0, 0, 0, 0),
         "every space closed: nothing left but emptied cells for reuse"
     );
