@@ -130,11 +130,16 @@ impl Proximity {
         pos: [f32; 3],
     ) -> Result<(), ProximityError> {
         finite(pos)?;
-        match self.status.get(handle.index as usize) {
-            Some(s) if s.live && s.generation == handle.generation => {}
+        let current = match self.status.get(handle.index as usize) {
+            Some(s) if s.live && s.generation == handle.generation => s.zone,
             _ => return Err(ProximityError::StaleHandle),
-        }
-        let zone = self.zones.intern(realm, space, &self.config);
+        };
+        // Staying in its space (nearly every move) needs no lookup by key.
+        let zone = if self.zones.is(current, realm, space) {
+            current
+        } else {
+            self.zones.intern(realm, space, &self.config)
+        };
         self.move_client(handle.index, zone, pos);
         Ok(())
     }
@@ -149,9 +154,8 @@ impl Proximity {
     }
 
     /// Notes live client `i`'s new zone and position for the next tick. `zone` was just looked
-    /// up (or created) and is counted here.
+    /// up (or created) and, if new to the client, is counted here.
     pub(super) fn move_client(&mut self, i: u32, zone: u32, pos: [f32; 3]) {
-        self.zones.join(zone);
         let status = &mut self.status[i as usize];
         let old_zone = std::mem::replace(&mut status.zone, zone);
         let sort_key = self.grid.sort_key(zone, pos);
@@ -170,15 +174,15 @@ impl Proximity {
             entry.pos = pos;
         }
         if old_zone != zone {
+            self.zones.join(zone);
             // Out of the old zone's cells at once, so a zone freed below holds no cell.
             self.unplace(i);
+            self.leave_zone(old_zone);
         }
-        self.leave_zone(old_zone);
     }
 
-    /// Adds `peer`, counted in no zone yet (`move_client` follows and counts it in `zone`).
+    /// Adds `peer`, counted in `zone` (`move_client` follows, with no zone change).
     pub(super) fn add(&mut self, peer: PeerId, zone: u32) -> u32 {
-        // Counted here so that `move_client` leaving the "old" zone balances.
         self.zones.join(zone);
         let fresh = Client {
             peer,

@@ -76,6 +76,12 @@ impl Zones {
         z
     }
 
+    /// Whether `zone` is `(realm, space)`: a check without a lookup by key.
+    #[inline]
+    pub fn is(&self, zone: u32, realm: Realm, space: SpaceId) -> bool {
+        self.zones[zone as usize].key == (realm, space)
+    }
+
     /// Counts one more client in `zone`.
     #[inline]
     pub fn join(&mut self, zone: u32) {
