@@ -48,16 +48,24 @@ impl Proximity {
                 near += kept;
             });
         self.distance_checks += checks;
-        for &(j, d2) in &candidates[..near] {
-            if j == i {
-                continue;
-            }
-            match mine.binary_search(&j) {
-                Ok(k) => seen[k] = true,
-                Err(_) if d2 <= range_sq => entering.push(j),
-                Err(_) => {}
-            }
+        // Match the near against the set with no branch on a look-up's outcome (it is a coin
+        // toss the predictor loses): a candidate not in the set marks a spare slot past its
+        // end, and every candidate is written to `entering`, which advances only past the new
+        // ones within range.
+        let spare = mine.len();
+        seen.push(false);
+        if entering.len() < near {
+            entering.resize(near, 0);
         }
+        let mut new = 0;
+        for &(j, d2) in &candidates[..near] {
+            let at = mine.binary_search(&j);
+            seen[at.unwrap_or(spare)] = true;
+            entering[new] = j;
+            new += usize::from(at.is_err() & (d2 <= range_sq) & (j != i));
+        }
+        entering.truncate(new);
+        seen.truncate(spare);
 
         if seen.iter().any(|s| !s) {
             let mut k = 0;
