@@ -1,6 +1,7 @@
 //! Buffers the examination paths reuse tick after tick, so a steady-state tick allocates
 //! nothing. Each is taken out of the core while in use and put back after.
 
+use super::slab::Move;
 use crate::protocol::PeerId;
 
 /// The core's scratch buffers.
@@ -17,6 +18,8 @@ pub(super) struct Scratch {
     pub ranked: Vec<(f32, PeerId, u32)>,
     /// Ruled examination: proximity candidates with their squared distance.
     pub ruled_near: Vec<(u32, f32)>,
+    /// The tick's radix sort of movers: its second buffer.
+    pub sorted_moves: Vec<Move>,
     /// `net_changes`: changes by pair, and which to keep.
     pub net_order: Vec<((u64, u64), usize)>,
     pub net_keep: Vec<bool>,

@@ -25,7 +25,7 @@ impl Proximity {
         let mut moved = std::mem::take(&mut self.moved);
         // Visit movers in cell order: neighbouring movers share cells, so the cells one
         // examination reads are still in cache for the next.
-        moved.sort_unstable_by_key(|m| (m.sort_key, m.client));
+        sort_by_cell(&mut moved, &mut self.scratch.sorted_moves);
         // Place every mover first, so each examination sees every position of this tick; drop
         // the ones removed since they moved.
         let mut live = 0;
@@ -160,5 +160,44 @@ impl Proximity {
             c.queued = true;
             self.work.push_back(j);
         }
+    }
+}
+
+/// Movers at which a radix sort beats a comparison sort (below, its 256-bucket passes cost
+/// more than they save).
+const RADIX_FROM: usize = 256;
+
+/// Sorts `moved` by cell order: a stable LSD radix sort on the key's bytes that differ among
+/// the movers (two or three for a world's window), ties left in moved-list order. `spare` is
+/// its second buffer, kept between ticks.
+fn sort_by_cell(moved: &mut Vec<Move>, spare: &mut Vec<Move>) {
+    if moved.len() < RADIX_FROM {
+        moved.sort_by_key(|m| m.sort_key);
+        return;
+    }
+    let (all, any) = moved.iter().fold((u64::MAX, 0u64), |(all, any), m| {
+        (all & m.sort_key, any | m.sort_key)
+    });
+    let differ = all ^ any;
+    for shift in (0..64).step_by(8) {
+        if (differ >> shift) & 0xFF == 0 {
+            continue;
+        }
+        let mut at = [0usize; 256];
+        for m in moved.iter() {
+            at[((m.sort_key >> shift) & 0xFF) as usize] += 1;
+        }
+        let mut sum = 0;
+        for slot in at.iter_mut() {
+            (*slot, sum) = (sum, sum + *slot);
+        }
+        spare.clear();
+        spare.resize(moved.len(), moved[0]);
+        for m in moved.iter() {
+            let digit = ((m.sort_key >> shift) & 0xFF) as usize;
+            spare[at[digit]] = *m;
+            at[digit] += 1;
+        }
+        std::mem::swap(moved, spare);
     }
 }
