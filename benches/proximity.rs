@@ -4,6 +4,12 @@
 //! Workload for moving cases: a uniform 2D world (XY plane) sized so a client has about 5
 //! neighbours within range 20; each tick 15 % of clients (chosen at random) move up to 1 unit;
 //! steady state (after warm-up); hysteresis 20 / 25; seeded, so every run sees the same world.
+//! `proximity/skewed/1000000` is the same workload in a world as large as the uniform one of a
+//! million, where 80 % of the clients stand in towns covering 5 % of the area.
+//!
+//! Measurement modes that no plain `cargo bench` run enters (a census of the counts behind the
+//! per-mover breakdown, the floor's micro-measurements, a ticking loop for `perf`) are switched
+//! on by environment variables: see `proximity/census.rs`.
 
 use std::collections::HashSet;
 use std::hint::black_box;
@@ -12,7 +18,7 @@ use std::time::{Duration, Instant};
 use bevy::app::App;
 use bevy::ecs::message::Messages;
 use bevy::math::Vec3;
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group};
 use mingle::kit::SplitMix64;
 use mingle::protocol::{PeerId, Realm, SpaceId};
 use mingle::proximity::{ClientHandle, PairChange, Proximity, ProximityConfig};
@@ -26,6 +32,14 @@ const RANGE: f32 = 20.0;
 const LEAVE: f32 = 25.0;
 const MOVING: f64 = 0.15;
 const WARMUP_TICKS: usize = 20;
+/// The skewed world: this share of the clients stands in towns covering `TOWN_AREA` of it.
+const TOWN_SHARE: f64 = 0.8;
+const TOWN_AREA: f64 = 0.05;
+/// Towns per row of the lattice they are laid out on (one town per lattice cell).
+const TOWNS_PER_ROW: usize = 10;
+
+#[path = "proximity/census.rs"]
+mod census;
 
 /// Side of a square world where `n` uniform clients have ~NEIGHBOURS within RANGE.
 fn world_side(n: usize) -> f32 {
@@ -39,6 +53,26 @@ struct Walk {
     moves: Vec<u32>,
     /// The two axes clients spread and walk along: XY for a 2D game, XZ for a 3D Y-up one.
     ground: [usize; 2],
+    /// Where the towns are, in a skewed world.
+    towns: Option<Towns>,
+}
+
+/// The towns of a skewed world: discs, one in each cell of a square lattice over the world,
+/// placed at random inside its cell (so towns never overlap).
+struct Towns {
+    centres: Vec<[f32; 2]>,
+    radius: f32,
+    spacing: f32,
+}
+
+impl Towns {
+    /// Whether `p` (on the XY plane) stands in a town.
+    fn contains(&self, p: [f32; 3]) -> bool {
+        // Negative coordinates saturate to lattice cell 0.
+        let cell = |v: f32| ((v / self.spacing) as usize).min(TOWNS_PER_ROW - 1);
+        let c = self.centres[cell(p[1]) * TOWNS_PER_ROW + cell(p[0])];
+        (p[0] - c[0]).powi(2) + (p[1] - c[1]).powi(2) <= self.radius * self.radius
+    }
 }
 
 impl Walk {
@@ -54,6 +88,61 @@ impl Walk {
             pos,
             moves: Vec::new(),
             ground: [0, 1],
+            towns: None,
+        }
+    }
+
+    /// A 2D world as large as `uniform(n)` (the same mean density) where 80 % of the clients
+    /// stand in 100 round towns covering 5 % of the area, 16 × the mean density (~80 within
+    /// range of each), and the rest spread uniformly over the country between the towns (~1.1
+    /// within range of each). Players crowd towns.
+    fn skewed(n: usize, seed: u64) -> Self {
+        let mut rng = SplitMix64::new(seed);
+        let side = world_side(n);
+        let count = TOWNS_PER_ROW * TOWNS_PER_ROW;
+        let spacing = side / TOWNS_PER_ROW as f32;
+        let radius = side * (TOWN_AREA / count as f64 / std::f64::consts::PI).sqrt() as f32;
+        let slack = (spacing / 2.0 - radius).max(0.0);
+        let centres = (0..count)
+            .map(|k| {
+                let (x, y) = ((k % TOWNS_PER_ROW) as f32, (k / TOWNS_PER_ROW) as f32);
+                [
+                    (x + 0.5) * spacing + rng.signed() * slack,
+                    (y + 0.5) * spacing + rng.signed() * slack,
+                ]
+            })
+            .collect();
+        let towns = Towns {
+            centres,
+            radius,
+            spacing,
+        };
+        let in_towns = (n as f64 * TOWN_SHARE) as usize;
+        let pos = (0..n)
+            .map(|i| {
+                if i < in_towns {
+                    let c = towns.centres[rng.below(count)];
+                    let (a, r) = (
+                        rng.unit() * std::f32::consts::TAU,
+                        rng.unit().sqrt() * radius,
+                    );
+                    [c[0] + r * a.cos(), c[1] + r * a.sin(), 0.0]
+                } else {
+                    loop {
+                        let p = [rng.unit() * side, rng.unit() * side, 0.0];
+                        if !towns.contains(p) {
+                            break p;
+                        }
+                    }
+                }
+            })
+            .collect();
+        Walk {
+            rng,
+            pos,
+            moves: Vec::new(),
+            ground: [0, 1],
+            towns: Some(towns),
         }
     }
 
@@ -251,6 +340,18 @@ fn bench_proximity(c: &mut Criterion) {
         let mut world = grid_setup(Walk::uniform(n, 42));
         group.bench_function(BenchmarkId::new("grid", n), |b| {
             b.iter_custom(|iters| time_grid_ticks(&mut world, iters));
+        });
+    }
+
+    {
+        // The same workload where players crowd towns. Set up on first use (a filtered-out
+        // run does not build it); one tick is ~4 × `grid/1000000`, so criterion samples it
+        // flat, one tick a sample, like the uniform million.
+        let n = 1_000_000;
+        let mut world: Option<GridWorld> = None;
+        group.bench_function(BenchmarkId::new("skewed", n), |b| {
+            let world = world.get_or_insert_with(|| grid_setup(Walk::skewed(n, 42)));
+            b.iter_custom(|iters| time_grid_ticks(world, iters));
         });
     }
 
@@ -501,4 +602,12 @@ fn bench_ecs(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench_proximity, bench_ecs);
-criterion_main!(benches);
+
+/// `criterion_main!`, unless a measurement mode of `census.rs` is asked for.
+fn main() {
+    if census::run_if_requested() {
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
