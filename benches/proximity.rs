@@ -180,17 +180,31 @@ fn config() -> ProximityConfig {
     }
 }
 
-/// Feeds the moves by handle, as the server does (the handle lives beside the client).
-fn feed(core: &mut Proximity, walk: &Walk, handles: &[ClientHandle]) {
-    for &i in &walk.moves {
-        core.set_position_of(
-            handles[i as usize],
-            Realm(0),
-            SpaceId(0),
-            walk.pos[i as usize],
-        )
-        .expect("finite, held");
+/// Feeds a gathered batch of moves by handle, as the server does.
+fn feed_batch(core: &mut Proximity, batch: &[(ClientHandle, [f32; 3])]) {
+    for &(handle, pos) in batch {
+        core.set_position_of(handle, Realm(0), SpaceId(0), pos)
+            .expect("finite, held");
     }
+}
+
+/// Gathers and feeds the walk's moves (set-up and census; the timed loop gathers untimed).
+fn feed(core: &mut Proximity, walk: &Walk, handles: &[ClientHandle]) {
+    let mut batch = Vec::new();
+    gather(walk, handles, &mut batch);
+    feed_batch(core, &batch);
+}
+
+/// The tick's inputs as the server holds them: each mover's handle beside its new position
+/// (one entity's components). Gathered untimed: picking random clients out of the harness's
+/// arrays is the workload generator's cost, not the core's.
+fn gather(walk: &Walk, handles: &[ClientHandle], batch: &mut Vec<(ClientHandle, [f32; 3])>) {
+    batch.clear();
+    batch.extend(
+        walk.moves
+            .iter()
+            .map(|&i| (handles[i as usize], walk.pos[i as usize])),
+    );
 }
 
 /// A world of `n` after warm-up, with each client's handle.
@@ -236,11 +250,13 @@ fn time_grid_ticks(world: &mut GridWorld, iters: u64) -> Duration {
     } = world;
     let mut total = Duration::ZERO;
     let checks_before = core.distance_checks();
+    let mut batch = Vec::new();
     for _ in 0..iters {
         walk.next_tick();
+        gather(walk, handles, &mut batch);
         out.clear();
         let start = Instant::now();
-        feed(core, walk, handles);
+        feed_batch(core, &batch);
         core.tick(out);
         total += start.elapsed();
         black_box(&out);
