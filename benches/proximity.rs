@@ -353,9 +353,11 @@ fn bench_proximity(c: &mut Criterion) {
     }
 
     for n in [1_000usize, 10_000, 100_000, 1_000_000] {
-        let mut world = grid_setup(Walk::uniform(n, 42));
+        // Set up on first use, so a filtered run builds only the worlds it measures.
+        let mut world: Option<GridWorld> = None;
         group.bench_function(BenchmarkId::new("grid", n), |b| {
-            b.iter_custom(|iters| time_grid_ticks(&mut world, iters));
+            let world = world.get_or_insert_with(|| grid_setup(Walk::uniform(n, 42)));
+            b.iter_custom(|iters| time_grid_ticks(world, iters));
         });
     }
 
@@ -373,9 +375,10 @@ fn bench_proximity(c: &mut Criterion) {
 
     {
         // The same workload in a 3D Y-up game: ground XZ, heights 0-10.
-        let mut world = grid_setup(Walk::y_up(100_000, 42));
+        let mut world: Option<GridWorld> = None;
         group.bench_function(BenchmarkId::new("y_up", 100_000), |b| {
-            b.iter_custom(|iters| time_grid_ticks(&mut world, iters));
+            let world = world.get_or_insert_with(|| grid_setup(Walk::y_up(100_000, 42)));
+            b.iter_custom(|iters| time_grid_ticks(world, iters));
         });
     }
 
