@@ -8,7 +8,11 @@ mode, so only steady-state ticks are sampled (see benches/proximity/census.rs):
 
     MINGLE_PROXIMITY_PROFILE=grid/10000 setarch x86_64 -R \
         perf record -e cpu-clock -F 2000 -D <set-up ms> -o g10k.data bin/proximity
-    python3 benches/proximity/perf_buckets.py g10k.data bin/proximity
+    python3 benches/proximity/perf_buckets.py g10k.data bin/proximity [--ns 291] [--chains 5]
+
+`--ns`: the tick's cost per mover (criterion's median / movers a tick), to print each
+component in ns per mover too; `--chains`: the commonest inlined call chains of each component,
+to check the attribution.
 
 The component of a sample comes from where in the core's source it lies (file and line ranges
 of src/proximity/core.rs and grid.rs at the commit measured; check `RANGES` against the source
@@ -88,7 +92,14 @@ def classify(symbol, frames):
 
 
 def main():
-    data, binary = sys.argv[1], sys.argv[2]
+    import argparse
+    args = argparse.ArgumentParser()
+    args.add_argument("data")
+    args.add_argument("binary")
+    args.add_argument("--ns", type=float)
+    args.add_argument("--chains", type=int, default=0)
+    args = args.parse_args()
+    data, binary = args.data, args.binary
     name = binary.rsplit("/", 1)[-1]
     mmaps = subprocess.run(
         ["perf", "script", "-i", data, "--show-mmap-events", "-F", "ip"],
@@ -147,10 +158,10 @@ def main():
         buckets[b] += n
         examples[b][" < ".join(f"{f.rsplit('::', 1)[-1]}@{p.rsplit('/', 1)[-1]}:{l}"
                                for f, p, l in chains[a])] += n
-    if len(sys.argv) > 3:  # a third argument: the commonest chains of each component
+    if args.chains:
         for b, chains_of in examples.items():
             print(b)
-            for c, n in chains_of.most_common(int(sys.argv[3])):
+            for c, n in chains_of.most_common(args.chains):
                 print(f"  {n:6d} {c[:220]}")
     for dso, n in others.items():
         buckets["outside the binary: " + dso.strip("()").rsplit("/", 1)[-1]] += n
@@ -160,7 +171,8 @@ def main():
     tick = total - harness
     for b, n in buckets.most_common():
         share = "" if b.startswith("harness") else f"{100 * n / tick:6.1f} %"
-        print(f"{n:8d} {100 * n / total:6.1f} %  {share:>8}  {b}")
+        ns = f"{args.ns * n / tick:7.1f} ns" if args.ns and share else ""
+        print(f"{n:8d} {100 * n / total:6.1f} %  {share:>8} {ns:>10}  {b}")
 
 
 if __name__ == "__main__":
