@@ -483,6 +483,69 @@ fn floor() {
             ns / total as f64
         );
     }
+    // Matching by a per-client stamp instead of a binary search (a lever, not the core's
+    // code): the mover's peers stamped with (mover, slot), then one read per near candidate.
+    // Client indices are random over a world of `clients`, as they are in the core (an index
+    // says nothing about where a client stands), so the stamps are random reads.
+    for (clients, near, set_len, movers) in [
+        (10_000usize, 8.8f64, 5.5f64, 4096usize),
+        (1_000_000, 8.8, 5.5, 4096),
+        (1_000_000, 119.7, 84.0, 256),
+    ] {
+        let cases: Vec<(u32, Vec<u32>, Vec<(u32, f32)>)> = (0..movers)
+            .map(|_| {
+                let n_near = (near + rng.signed() as f64 * 2.0).round().max(1.0) as usize;
+                let n_set = ((set_len + rng.signed() as f64 * 2.0).round().max(0.0) as usize)
+                    .min(n_near - 1);
+                let i = rng.below(clients) as u32;
+                let mut cand: Vec<(u32, f32)> = vec![(i, 0.0)];
+                while cand.len() < n_near {
+                    cand.push((rng.below(clients) as u32, 300.0 + rng.unit() * 400.0));
+                }
+                let set: Vec<u32> = cand[1..=n_set].iter().map(|c| c.0).collect();
+                for k in (1..cand.len()).rev() {
+                    cand.swap(k, rng.below(k + 1));
+                }
+                (i, set, cand)
+            })
+            .collect();
+        let total: usize = cases.iter().map(|c| c.2.len()).sum();
+        let mut stamp = vec![0u64; clients];
+        let mut tick = 0u64;
+        let (mut seen, mut entering) = (Vec::new(), Vec::new());
+        let range_sq = RANGE * RANGE;
+        let ns = per_call(|| {
+            for (i, mine, cand) in black_box(&cases) {
+                // A fresh stamp for each mover (its peers' stamps say which of its slots).
+                tick += 1;
+                seen.clear();
+                seen.resize(mine.len(), false);
+                entering.clear();
+                for (k, &j) in mine.iter().enumerate() {
+                    stamp[j as usize] = tick << 32 | k as u64;
+                }
+                for &(j, d2) in cand {
+                    if j == *i {
+                        continue;
+                    }
+                    let s = stamp[j as usize];
+                    if s >> 32 == tick {
+                        seen[(s & 0xFFFF_FFFF) as usize] = true;
+                    } else if d2 <= range_sq {
+                        entering.push(j);
+                    }
+                }
+                black_box((&seen, &entering));
+            }
+        });
+        println!(
+            "matching by stamps, {clients} clients, {:.1} near against a set of {set_len}: \
+             {:.1} ns a mover, {:.2} ns a candidate",
+            total as f64 / movers as f64,
+            ns / movers as f64,
+            ns / total as f64
+        );
+    }
     // Sorting the movers: 32-byte moves by (cell key, client), keys over the world's cells.
     for (movers, cells) in [(1_500usize, 910u64), (15_000, 9_100), (150_000, 91_000)] {
         #[derive(Clone, Copy)]
