@@ -375,6 +375,10 @@ fn per_call(mut f: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// A mover to match: its index, its set (sorted for the binary search), its near candidates
+/// (index, squared distance).
+type Case = (u32, Vec<u32>, Vec<(u32, f32)>);
+
 /// The floor's micro-measurements; see the module docs.
 fn floor() {
     let mut rng = SplitMix64::new(3);
@@ -423,8 +427,6 @@ fn floor() {
     // Per mover as counted by the census: 8.8 near (self included) against a set of 5.5
     // (uniform), 119.7 against 84 (town).
     for (near, set_len, movers) in [(8.8f64, 5.5f64, 4096usize), (119.7, 84.0, 256)] {
-        // Per mover: its index, its sorted set, its near candidates (index, squared distance).
-        type Case = (u32, Vec<u32>, Vec<(u32, f32)>);
         let cases: Vec<Case> = (0..movers)
             .map(|m| {
                 let n_near = (near + rng.signed() as f64 * 2.0).round().max(1.0) as usize;
@@ -492,7 +494,7 @@ fn floor() {
         (1_000_000, 8.8, 5.5, 4096),
         (1_000_000, 119.7, 84.0, 256),
     ] {
-        let cases: Vec<(u32, Vec<u32>, Vec<(u32, f32)>)> = (0..movers)
+        let cases: Vec<Case> = (0..movers)
             .map(|_| {
                 let n_near = (near + rng.signed() as f64 * 2.0).round().max(1.0) as usize;
                 let n_set = ((set_len + rng.signed() as f64 * 2.0).round().max(0.0) as usize)
