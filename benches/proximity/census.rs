@@ -14,8 +14,16 @@
 //!   one set look-up, of sorting the movers, and of memory (dependent and independent random
 //!   reads over growing buffers), each in a tight loop.
 //! - `MINGLE_PROXIMITY_PROFILE=grid/10000` (`MINGLE_PROXIMITY_SECONDS`, default 20): sets the
-//!   world up, says how long that took, then only ticks as the bench does, so `perf record -D
-//!   <that many ms>` samples nothing but steady-state ticks (and their untimed move generation).
+//!   world up, then only ticks as the bench does. With `MINGLE_PROXIMITY_PERF_CTL=ctl.fifo` it
+//!   writes `enable` there once set up, so `perf record -D -1 --control fifo:ctl.fifo` samples
+//!   nothing but steady-state ticks (and their untimed move generation):
+//!
+//!   ```text
+//!   mkfifo ctl.fifo
+//!   MINGLE_PROXIMITY_PROFILE=grid/1000000 MINGLE_PROXIMITY_PERF_CTL=ctl.fifo setarch -R \
+//!       perf record -e cpu-clock -F 1000 -D -1 --control fifo:ctl.fifo -o g1m.data bin/proximity
+//!   python3 benches/proximity/perf_buckets.py g1m.data bin/proximity --ns <tick ns / movers>
+//!   ```
 
 use super::{GridWorld, LEAVE, RANGE, Walk, feed, grid_setup};
 use mingle::kit::SplitMix64;
@@ -65,6 +73,15 @@ fn profile(name: &str, duration: Duration) {
         "{name}: set up in {} ms; ticking for {duration:?}",
         start.elapsed().as_millis()
     );
+    // `perf record --control fifo:CTL -D -1` samples from here on, however long the set-up took.
+    if let Some(ctl) = std::env::var_os("MINGLE_PROXIMITY_PERF_CTL") {
+        use std::io::Write;
+        let mut fifo = std::fs::OpenOptions::new()
+            .write(true)
+            .open(ctl)
+            .expect("perf's control fifo");
+        fifo.write_all(b"enable\n").expect("perf listens");
+    }
     let GridWorld {
         core,
         walk,
@@ -358,6 +375,10 @@ fn per_call(mut f: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// A mover to match: its index, its set (sorted for the binary search), its near candidates
+/// (index, squared distance).
+type Case = (u32, Vec<u32>, Vec<(u32, f32)>);
+
 /// The floor's micro-measurements; see the module docs.
 fn floor() {
     let mut rng = SplitMix64::new(3);
@@ -386,7 +407,7 @@ fn floor() {
         );
     }
     // Set look-ups: a binary search of a sorted set of `len` (present and absent alike).
-    for len in [6usize, 80] {
+    for len in [6usize, 84] {
         let set: Vec<u32> = (0..len as u32).map(|k| k * 7).collect();
         let probes: Vec<u32> = (0..1024).map(|_| rng.below(len * 7) as u32).collect();
         let ns = per_call(|| {
@@ -397,8 +418,134 @@ fn floor() {
             black_box(found);
         });
         println!(
-            "set look-up, set of {len}: {:.2} ns a look-up",
+            "set look-up, set of {len}: {:.2} ns a look-up (no branch on the result)",
             ns / probes.len() as f64
+        );
+    }
+    // Matching: the examination's loop over the near candidates, branches included: each
+    // looked up in the mover's set, marked seen if there, else noted entering if within range.
+    // Per mover as counted by the census: 8.8 near (self included) against a set of 5.5
+    // (uniform), 119.7 against 84 (town).
+    for (near, set_len, movers) in [(8.8f64, 5.5f64, 4096usize), (119.7, 84.0, 256)] {
+        let cases: Vec<Case> = (0..movers)
+            .map(|m| {
+                let n_near = (near + rng.signed() as f64 * 2.0).round().max(1.0) as usize;
+                let n_set = (set_len + rng.signed() as f64 * 2.0).round().max(0.0) as usize;
+                let universe = (n_near + n_set + 8) as u32;
+                let mut set: Vec<u32> = Vec::new();
+                while set.len() < n_set {
+                    let v = m as u32 * 1000 + rng.below(universe as usize) as u32;
+                    if !set.contains(&v) {
+                        set.push(v);
+                    }
+                }
+                set.sort_unstable();
+                // Near candidates: the set's members (all within leave_range), the mover
+                // itself, and the rest new, within range or not.
+                let mut cand: Vec<(u32, f32)> = set.iter().map(|&v| (v, 500.0)).collect();
+                cand.push((m as u32 * 1000 + 999, 0.0));
+                while cand.len() < n_near {
+                    cand.push((
+                        m as u32 * 1000 + 500 + rng.below(400) as u32,
+                        300.0 + rng.unit() * 400.0,
+                    ));
+                }
+                for k in (1..cand.len()).rev() {
+                    cand.swap(k, rng.below(k + 1));
+                }
+                (m as u32 * 1000 + 999, set, cand)
+            })
+            .collect();
+        let total: usize = cases.iter().map(|c| c.2.len()).sum();
+        let (mut seen, mut entering) = (Vec::new(), Vec::new());
+        let range_sq = RANGE * RANGE;
+        let ns = per_call(|| {
+            for (i, mine, cand) in black_box(&cases) {
+                seen.clear();
+                seen.resize(mine.len(), false);
+                entering.clear();
+                for &(j, d2) in cand {
+                    if j == *i {
+                        continue;
+                    }
+                    match mine.binary_search(&j) {
+                        Ok(k) => seen[k] = true,
+                        Err(_) if d2 <= range_sq => entering.push(j),
+                        Err(_) => {}
+                    }
+                }
+                black_box((&seen, &entering));
+            }
+        });
+        println!(
+            "matching, {:.1} near against a set of {set_len}: {:.1} ns a mover, {:.2} ns a \
+             candidate",
+            total as f64 / movers as f64,
+            ns / movers as f64,
+            ns / total as f64
+        );
+    }
+    // Matching by a per-client stamp instead of a binary search (a lever, not the core's
+    // code): the mover's peers stamped with (mover, slot), then one read per near candidate.
+    // Client indices are random over a world of `clients`, as they are in the core (an index
+    // says nothing about where a client stands), so the stamps are random reads.
+    for (clients, near, set_len, movers) in [
+        (10_000usize, 8.8f64, 5.5f64, 4096usize),
+        (1_000_000, 8.8, 5.5, 4096),
+        (1_000_000, 119.7, 84.0, 256),
+    ] {
+        let cases: Vec<Case> = (0..movers)
+            .map(|_| {
+                let n_near = (near + rng.signed() as f64 * 2.0).round().max(1.0) as usize;
+                let n_set = ((set_len + rng.signed() as f64 * 2.0).round().max(0.0) as usize)
+                    .min(n_near - 1);
+                let i = rng.below(clients) as u32;
+                let mut cand: Vec<(u32, f32)> = vec![(i, 0.0)];
+                while cand.len() < n_near {
+                    cand.push((rng.below(clients) as u32, 300.0 + rng.unit() * 400.0));
+                }
+                let set: Vec<u32> = cand[1..=n_set].iter().map(|c| c.0).collect();
+                for k in (1..cand.len()).rev() {
+                    cand.swap(k, rng.below(k + 1));
+                }
+                (i, set, cand)
+            })
+            .collect();
+        let total: usize = cases.iter().map(|c| c.2.len()).sum();
+        let mut stamp = vec![0u64; clients];
+        let mut tick = 0u64;
+        let (mut seen, mut entering) = (Vec::new(), Vec::new());
+        let range_sq = RANGE * RANGE;
+        let ns = per_call(|| {
+            for (i, mine, cand) in black_box(&cases) {
+                // A fresh stamp for each mover (its peers' stamps say which of its slots).
+                tick += 1;
+                seen.clear();
+                seen.resize(mine.len(), false);
+                entering.clear();
+                for (k, &j) in mine.iter().enumerate() {
+                    stamp[j as usize] = tick << 32 | k as u64;
+                }
+                for &(j, d2) in cand {
+                    if j == *i {
+                        continue;
+                    }
+                    let s = stamp[j as usize];
+                    if s >> 32 == tick {
+                        seen[(s & 0xFFFF_FFFF) as usize] = true;
+                    } else if d2 <= range_sq {
+                        entering.push(j);
+                    }
+                }
+                black_box((&seen, &entering));
+            }
+        });
+        println!(
+            "matching by stamps, {clients} clients, {:.1} near against a set of {set_len}: \
+             {:.1} ns a mover, {:.2} ns a candidate",
+            total as f64 / movers as f64,
+            ns / movers as f64,
+            ns / total as f64
         );
     }
     // Sorting the movers: 32-byte moves by (cell key, client), keys over the world's cells.
@@ -436,7 +583,9 @@ fn floor() {
     }
     // Memory: a dependent chase through 64-byte lines in a random cycle (latency), and
     // independent reads of random 128-byte records, both lines (what overlapping misses cost).
-    for mib in [0.03, 0.25, 0.75, 4.0, 16.0, 64.0, 256.0] {
+    for mib in [
+        0.03, 0.25, 0.75, 2.0, 4.0, 8.0, 12.0, 16.0, 24.0, 64.0, 256.0,
+    ] {
         let lines = ((mib * (1 << 20) as f64) as usize / 64).max(2);
         let mut next: Vec<[u64; 8]> = vec![[0; 8]; lines];
         // Sattolo's shuffle: one cycle through every line.
@@ -455,8 +604,11 @@ fn floor() {
             }
             black_box(at);
         }) / steps as f64;
+        // As many random picks as there are records: a pass touches ~63 % of the buffer.
         let records = lines / 2;
-        let picks: Vec<u32> = (0..4096).map(|_| rng.below(records) as u32).collect();
+        let picks: Vec<u32> = (0..records.max(4096))
+            .map(|_| rng.below(records) as u32)
+            .collect();
         let gather = per_call(|| {
             let mut sum = 0u64;
             for &r in &picks {

@@ -6,13 +6,20 @@ binary, which the bench profile builds with line tables).
 Record with ASLR off, so the binary loads at a known base, and with the census module's profile
 mode, so only steady-state ticks are sampled (see benches/proximity/census.rs):
 
-    MINGLE_PROXIMITY_PROFILE=grid/10000 setarch x86_64 -R \
-        perf record -e cpu-clock -F 2000 -D <set-up ms> -o g10k.data bin/proximity
-    python3 benches/proximity/perf_buckets.py g10k.data bin/proximity
+    mkfifo ctl.fifo
+    MINGLE_PROXIMITY_PROFILE=grid/10000 MINGLE_PROXIMITY_PERF_CTL=ctl.fifo setarch x86_64 -R \
+        perf record -e cpu-clock -F 1000 -D -1 --control fifo:ctl.fifo -o g10k.data bin/proximity
+    python3 benches/proximity/perf_buckets.py g10k.data bin/proximity [--ns 291] [--chains 5]
 
-The component of a sample comes from where in the core's source it lies (file and line ranges
-of src/proximity/core.rs and grid.rs at the commit measured; check `RANGES` against the source
-when it changes). Prints samples and % per component, of the whole loop and of the timed tick.
+`--ns`: the tick's cost per mover (criterion's median / movers a tick), to print each
+component in ns per mover too; `--chains`: the commonest inlined call chains of each component,
+to check the attribution.
+
+The component of a sample comes from where in the core's source it lies: line ranges found by
+markers (lines of the core, see `find_ranges`) in the tree the binary was built from
+(`--source`, default this worktree's src/proximity), so they follow the code as it moves; a
+marker that is gone stops the script. Prints samples and % per component, of the whole loop and
+of the timed tick.
 """
 
 import collections
@@ -20,34 +27,80 @@ import re
 import subprocess
 import sys
 
-# Line ranges of src/proximity/core.rs (commit 420ca2b).
-EXAMINE = (1258, 1357)
-EXAMINE_SCAN = (1284, 1298)  # the cell scan: for_each_cell_near and its closure
-EXAMINE_FILTER = (1291, 1296)  # the distance filter inside the closure
-DIST_SQ = (278, 283)
-EXAMINE_MATCH = (1300, 1309)  # near candidates against the sorted set (binary search)
-EXAMINE_PAIRS = (1310, 1348)  # ended and entered pairs
-SET_POSITION_STATUS = 463  # set_position_of reads the status of the handle's client
-TICK = (825, 904)
-TICK_SORT = (837, 837)
-TICK_PLACE = (840, 861)
-TICK_EXAMINE_LOOP = (862, 879)
+# The source the ranges are found in (the worktree the binary was built from).
+SOURCE = __file__.rsplit("/benches/", 1)[0] + "/src/proximity"
 
 
-def inside(line, span):
-    return span[0] <= line <= span[1]
+def find_ranges(root):
+    """(file name, first line, last line) of each part of the core the components are made of,
+    found by markers in the source, so that they follow the code as it moves (the markers are
+    lines of the core; if one is gone, update it here)."""
+    import pathlib
+    files = {f: f.read_text().splitlines() for f in pathlib.Path(root).rglob("*.rs")}
+
+    def at(marker, after=None):
+        """(file, 1-based line) of the first line containing `marker` (after `after`)."""
+        for f, lines in files.items():
+            if after and f != after[0]:
+                continue
+            for k, text in enumerate(lines, 1):
+                if marker in text and (not after or k > after[1]):
+                    return f, k
+        sys.exit(f"marker not found in {root}: {marker!r} (update find_ranges)")
+
+    def span(first, last):
+        assert first[0] == last[0], (first, last)
+        return first[0].name, first[1], last[1]
+
+    scan = at(".for_each_cell_near(zone, pos, rules.query_radius")
+    scan_end = at("self.distance_checks += checks;", scan)
+    filt = at("for m in members {", scan)
+    near = at("near += kept;", filt)
+    match = at("for &(j, d2) in &candidates[..near] {", scan_end)
+    pairs = at("if seen.iter().any(|s| !s) {", match)
+    pairs_end = at("self.clients[i as usize].nearby = mine;", pairs)
+    dist = at("fn dist_sq(a: [f32; 3], b: [f32; 3]) -> f32 {")
+    status = at("Some(s) if s.live && s.generation == handle.generation")
+    sort = at("moved.sort_unstable_by_key(")
+    place = at("let mut live = 0;", sort)
+    place_end = at("moved.truncate(live);", place)
+    budget = at("let mut budget", place_end)
+    return {
+        # The cell scan: for_each_cell_near and its closure (from the `self.grid` line).
+        "scan": span((scan[0], scan[1] - 1), (scan_end[0], scan_end[1] - 1)),
+        # The distance filter inside the closure.
+        "filter": span(filt, (near[0], near[1] - 1)),
+        "dist_sq": span(dist, (dist[0], dist[1] + 4)),
+        # Near candidates against the sorted set (binary search).
+        "match": span(match, (pairs[0], pairs[1] - 1)),
+        # Ended and entered pairs.
+        "pairs": span(pairs, (pairs_end[0], pairs_end[1] - 1)),
+        # set_position_of reads the status of the handle's client (the match and its guard).
+        "status": span((status[0], status[1] - 1), status),
+        "sort": span(sort, sort),
+        "place": span(place, place_end),
+        "examine_loop": span((place_end[0], place_end[1] + 1), (budget[0], budget[1] - 1)),
+    }
+
+
+RANGES = {}
+
+
+def inside(file, line, part):
+    name, first, last = RANGES[part]
+    return file.endswith("/" + name) and first <= line <= last
 
 
 def classify(symbol, frames):
     """symbol: perf's name of the function the sample lies in; frames: addr2line -i's
     [(function, file, line)], innermost first, the last one's location in `symbol`'s own body."""
     funcs = [f for f, _, _ in frames]
-    _, _, line = frames[-1]
+    _, file, line = frames[-1]
     if any(n in symbol for n in ("next_tick", "census::", "Instant", "Timespec")):
         return "harness (move generation, untimed)"
     if "proximity::feed" in symbol:
         return "input: the caller's handle and position (bench side, timed)"
-    if "set_position_of" in symbol and line == SET_POSITION_STATUS:
+    if "set_position_of" in symbol and inside(file, line, "status"):
         return "input: status check"
     if any(n in symbol for n in ("set_position_of", "move_client", "zone_id")):
         return "input: set_position_of, other"
@@ -59,36 +112,48 @@ def classify(symbol, frames):
                                  "hashbrown", "HashMap", "remove_entry")):
         return "placement"
     if "Proximity::examine" in symbol and "examine_" not in symbol:
-        if inside(line, EXAMINE_SCAN):
-            mine = [(p, l) for _, p, l in frames if p.endswith(("core.rs", "grid.rs"))]
+        if inside(file, line, "scan"):
+            # The innermost frame in the core's own source decides: the filter (or dist_sq
+            # inlined into it) is a distance check, the rest of the scan visits cells.
+            mine = [(p, l) for _, p, l in frames if "/src/proximity/" in p]
             p, l = mine[0] if mine else ("", 0)
-            if p.endswith("core.rs") and (inside(l, EXAMINE_FILTER) or inside(l, DIST_SQ)):
+            if inside(p, l, "filter") or inside(p, l, "dist_sq"):
                 return "distance checks"
             return "cell visits"
-        if inside(line, EXAMINE_MATCH):
+        if inside(file, line, "match"):
             return "set look-ups"
-        if inside(line, EXAMINE_PAIRS):
+        if inside(file, line, "pairs"):
             return "pair changes"
         return "examine: record, scratch"
     if symbol.endswith("Proximity::tick"):
         if any(p.endswith("prefetch.rs") for _, p, _ in frames):
             # A prefetch stalls when too many misses are in flight, or on a TLB miss: these
             # samples are the wait for the movers' records.
-            if inside(line, TICK_PLACE):
+            if inside(file, line, "place"):
                 return "placement: waiting on records (prefetch)"
             return "examination: waiting on records (prefetch)"
-        if inside(line, TICK_PLACE):
+        if inside(file, line, "place"):
             return "placement"
-        if inside(line, TICK_EXAMINE_LOOP):
+        if inside(file, line, "examine_loop"):
             return "examine loop: prefetch, call"
-        if inside(line, TICK_SORT):
+        if inside(file, line, "sort"):
             return "sort"
         return "tick: other"
     return "other: " + symbol[:60]
 
 
 def main():
-    data, binary = sys.argv[1], sys.argv[2]
+    import argparse
+    args = argparse.ArgumentParser()
+    args.add_argument("data")
+    args.add_argument("binary")
+    args.add_argument("--ns", type=float)
+    args.add_argument("--chains", type=int, default=0)
+    args.add_argument("--source", default=SOURCE,
+                      help="src/proximity of the tree the binary was built from")
+    args = args.parse_args()
+    RANGES.update(find_ranges(args.source))
+    data, binary = args.data, args.binary
     name = binary.rsplit("/", 1)[-1]
     mmaps = subprocess.run(
         ["perf", "script", "-i", data, "--show-mmap-events", "-F", "ip"],
@@ -147,10 +212,10 @@ def main():
         buckets[b] += n
         examples[b][" < ".join(f"{f.rsplit('::', 1)[-1]}@{p.rsplit('/', 1)[-1]}:{l}"
                                for f, p, l in chains[a])] += n
-    if len(sys.argv) > 3:  # a third argument: the commonest chains of each component
+    if args.chains:
         for b, chains_of in examples.items():
             print(b)
-            for c, n in chains_of.most_common(int(sys.argv[3])):
+            for c, n in chains_of.most_common(args.chains):
                 print(f"  {n:6d} {c[:220]}")
     for dso, n in others.items():
         buckets["outside the binary: " + dso.strip("()").rsplit("/", 1)[-1]] += n
@@ -160,7 +225,8 @@ def main():
     tick = total - harness
     for b, n in buckets.most_common():
         share = "" if b.startswith("harness") else f"{100 * n / tick:6.1f} %"
-        print(f"{n:8d} {100 * n / total:6.1f} %  {share:>8}  {b}")
+        ns = f"{args.ns * n / tick:7.1f} ns" if args.ns and share else ""
+        print(f"{n:8d} {100 * n / total:6.1f} %  {share:>8} {ns:>10}  {b}")
 
 
 if __name__ == "__main__":
