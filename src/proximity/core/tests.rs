@@ -207,3 +207,44 @@ fn core_is_send_sync_and_changes_are_small() {
     is_send_sync::<Proximity>();
     // Sizes are asserted at compile time, beside `Client`, `Status` and `PairChange`.
 }
+
+#[test]
+fn a_crowd_with_long_sets_matches_the_oracle() {
+    // 90 clients in a 40 × 40 square: sets of dozens, spilled to the heap and searched long,
+    // while clients mill, walk out and come back, leave and rejoin.
+    use crate::kit::SplitMix64;
+    use crate::proximity::BruteForce;
+    let config = ProximityConfig::default();
+    let mut core = Proximity::new(config.clone());
+    let mut oracle = BruteForce::new(config);
+    let mut rng = SplitMix64::new(7);
+    let mut longest = 0;
+    for step in 0..200 {
+        for _ in 0..12 {
+            let peer = PeerId(rng.below(90) as u64);
+            if rng.below(40) == 0 {
+                core.remove(peer);
+                oracle.remove(peer);
+                continue;
+            }
+            let spread = if rng.below(10) == 0 { 120.0 } else { 40.0 };
+            let pos = [rng.unit() * spread, rng.unit() * spread, 0.0];
+            core.set_position(peer, R, S, pos).unwrap();
+            oracle.set_position(peer, R, S, pos);
+        }
+        let (mut got, mut want) = (Vec::new(), Vec::new());
+        core.tick(&mut got);
+        oracle.tick(&mut want);
+        core.check_invariants().unwrap();
+        for p in 0..90 {
+            let mut mine: Vec<PeerId> = core
+                .nearby(PeerId(p))
+                .map(|it| it.collect())
+                .unwrap_or_default();
+            mine.sort_unstable();
+            longest = longest.max(mine.len());
+            assert_eq!(mine, oracle.nearby(PeerId(p)), "peer {p} at step {step}");
+        }
+    }
+    assert!(longest >= 48, "sets long enough: {longest}");
+}
