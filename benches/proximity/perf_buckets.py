@@ -28,7 +28,7 @@ import subprocess
 import sys
 
 # The source the ranges are found in (the worktree the binary was built from).
-SOURCE = __file__.rsplit("/benches/", 1)[0] + "/src/proximity"
+SOURCE = __file__.rsplit("/benches/", 1)[0] + "/src"
 
 
 def find_ranges(root):
@@ -59,10 +59,12 @@ def find_ranges(root):
     match = at("for &(j, d2) in &candidates[..near] {", scan_end)
     pairs = at("if seen.iter().any(|s| !s) {", match)
     pairs_end = at("self.clients[i as usize].nearby = mine;", pairs)
-    dist = at("fn dist_sq(a: [f32; 3], b: [f32; 3]) -> f32 {")
+    dist = at("pub fn dist_sq(a: [f32; 3], b: [f32; 3]) -> f32 {")
     status = at("Some(s) if s.live && s.generation == handle.generation")
-    sort = at("moved.sort_unstable_by_key(")
-    place = at("let mut live = 0;", sort)
+    sort_call = at("sort_by_cell(&mut moved, ")
+    sort = at("fn sort_by_cell(moved", sort_call)
+    sort_end = at("std::mem::swap(moved, spare);", sort)
+    place = at("let mut live = 0;", sort_call)
     place_end = at("moved.truncate(live);", place)
     budget = at("let mut budget", place_end)
     return {
@@ -77,7 +79,7 @@ def find_ranges(root):
         "pairs": span(pairs, (pairs_end[0], pairs_end[1] - 1)),
         # set_position_of reads the status of the handle's client (the match and its guard).
         "status": span((status[0], status[1] - 1), status),
-        "sort": span(sort, sort),
+        "sort": span(sort, sort_end),
         "place": span(place, place_end),
         "examine_loop": span((place_end[0], place_end[1] + 1), (budget[0], budget[1] - 1)),
     }
@@ -94,6 +96,9 @@ def inside(file, line, part):
 def classify(symbol, frames):
     """symbol: perf's name of the function the sample lies in; frames: addr2line -i's
     [(function, file, line)], innermost first, the last one's location in `symbol`'s own body."""
+    # Methods in impl blocks of the core's files: `core::examine::<impl …::Proximity>::examine`
+    # is `…::Proximity::examine`.
+    symbol = re.sub(r"[\w:]*::<impl ([\w:]+)>::", r"\1::", symbol)
     funcs = [f for f, _, _ in frames]
     _, file, line = frames[-1]
     if any(n in symbol for n in ("next_tick", "census::", "Instant", "Timespec")):
@@ -106,7 +111,9 @@ def classify(symbol, frames):
         return "input: set_position_of, other"
     if any(n in symbol for n in ("insert_sorted", "remove_sorted")):
         return "pair changes"
-    if any("sort::" in f for f in funcs) or any("slice/sort" in p for _, p, _ in frames):
+    if (any("sort::" in f or "sort_by_cell" in f for f in funcs)
+            or any("slice/sort" in p for _, p, _ in frames)
+            or any(inside(p, l, "sort") for _, p, l in frames)):
         return "sort"
     if any(n in symbol for n in ("Proximity::place", "Proximity::unplace", "Grid::",
                                  "hashbrown", "HashMap", "remove_entry")):
@@ -115,7 +122,8 @@ def classify(symbol, frames):
         if inside(file, line, "scan"):
             # The innermost frame in the core's own source decides: the filter (or dist_sq
             # inlined into it) is a distance check, the rest of the scan visits cells.
-            mine = [(p, l) for _, p, l in frames if "/src/proximity/" in p]
+            mine = [(p, l) for _, p, l in frames
+                    if "/src/proximity/" in p or p.endswith("/src/kit.rs")]
             p, l = mine[0] if mine else ("", 0)
             if inside(p, l, "filter") or inside(p, l, "dist_sq"):
                 return "distance checks"
@@ -150,7 +158,7 @@ def main():
     args.add_argument("--ns", type=float)
     args.add_argument("--chains", type=int, default=0)
     args.add_argument("--source", default=SOURCE,
-                      help="src/proximity of the tree the binary was built from")
+                      help="src of the tree the binary was built from")
     args = args.parse_args()
     RANGES.update(find_ranges(args.source))
     data, binary = args.data, args.binary
