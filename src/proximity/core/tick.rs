@@ -169,10 +169,11 @@ const RADIX_FROM: usize = 256;
 
 /// Sorts `moved` by cell order: a stable LSD radix sort on the key's bytes that differ among
 /// the movers (two or three for a world's window), ties left in moved-list order. `spare` is
-/// its second buffer, kept between ticks.
+/// its second buffer, kept between ticks: neither path allocates in steady state.
 fn sort_by_cell(moved: &mut Vec<Move>, spare: &mut Vec<Move>) {
     if moved.len() < RADIX_FROM {
-        moved.sort_by_key(|m| m.sort_key);
+        // In place (a stable sort would allocate its buffer): ties by client, deterministic.
+        moved.sort_unstable_by_key(|m| (m.sort_key, m.client));
         return;
     }
     let (all, any) = moved.iter().fold((u64::MAX, 0u64), |(all, any), m| {
