@@ -106,3 +106,28 @@ fn still_keepalives_and_small_moves_allocate_nothing() {
         "{spent} allocations in {ticks} steady-state ticks"
     );
 }
+
+#[test]
+fn small_ticks_allocate_nothing() {
+    // 240 movers a tick: below the radix sort's threshold, the comparison path sorts them (a
+    // stable sort of that many would take a heap buffer).
+    let (mut core, pos, mut rng) = world();
+    let mut out = Vec::with_capacity(4096);
+    let mut step = |core: &mut Proximity, out: &mut Vec<_>| {
+        out.clear();
+        for _ in 0..240 {
+            let i = rng.below(N);
+            core.set_position(PeerId(i as u64), Realm(0), SpaceId(0), pos[i])
+                .unwrap();
+        }
+        core.tick(out);
+    };
+    for _ in 0..50 {
+        step(&mut core, &mut out);
+    }
+    let before = allocations();
+    for _ in 0..200 {
+        step(&mut core, &mut out);
+    }
+    assert_eq!(allocations() - before, 0, "200 ticks of 240 movers");
+}
