@@ -103,8 +103,20 @@ impl Proximity {
         ranked
     }
 
+    /// The peer `x` (at `pos`) would give up from `set` to make room: its farthest, ties to the
+    /// larger id; while voice rules are in force, group pairs are never the one displaced.
+    fn displaceable(&self, x: u32, pos: [f32; 3], set: &[u32]) -> Option<(f32, PeerId, u32)> {
+        if self.ruling {
+            self.farthest_ungrouped(x, pos, set)
+        } else {
+            self.farthest(pos, set)
+        }
+    }
+
     /// With a cap: takes `entering` candidates nearest first (ties by id). A pair forms when
-    /// each side has room or would drop its farthest peer for one nearer by the margin.
+    /// each side has room or would drop its farthest displaceable peer for one nearer by the
+    /// margin (by the rules, group pairs count toward the cap but are never displaced).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn admit_capped(
         &mut self,
         i: u32,
@@ -119,14 +131,14 @@ impl Proximity {
         let margin = self.config.replace_margin;
         let beats = |d2: f32, far: f32| beats_by_margin(d2, far, margin);
         for &(d2, other_peer, j) in ranked.iter() {
-            let my_far = (mine.len() >= cap)
-                .then(|| self.farthest(pos, mine))
-                .flatten();
-            if let Some((far, ..)) = my_far
-                && !beats(d2, far)
-            {
-                break; // farther candidates cannot beat it either
-            }
+            let my_far = if mine.len() >= cap {
+                match self.displaceable(i, pos, mine) {
+                    Some(f) if beats(d2, f.0) => Some(f),
+                    _ => break, // farther candidates cannot do better
+                }
+            } else {
+                None
+            };
             let theirs = &self.clients[j as usize].nearby;
             if theirs.len() > cap {
                 // Over its cap after a space change: it trims itself when examined this tick.
@@ -134,7 +146,7 @@ impl Proximity {
             }
             let their_far = if theirs.len() >= cap {
                 let their_pos = self.clients[j as usize].pos;
-                match self.farthest(their_pos, theirs) {
+                match self.displaceable(j, their_pos, theirs) {
                     Some(f) if beats(d2, f.0) => Some(f),
                     _ => continue, // full, and we are not nearer by the margin
                 }
@@ -180,7 +192,7 @@ impl Proximity {
 /// Whether a side at its cap would give up its farthest peer (at squared distance `far`) for
 /// one at squared distance `d2`: nearer by at least `margin`.
 #[inline]
-pub(super) fn beats_by_margin(d2: f32, far: f32, margin: f32) -> bool {
+fn beats_by_margin(d2: f32, far: f32, margin: f32) -> bool {
     let room = far.sqrt() - margin;
     room > 0.0 && d2 < room * room
 }

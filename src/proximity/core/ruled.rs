@@ -1,7 +1,6 @@
 //! Examination while voice rules are in force.
 
-use super::capped::beats_by_margin;
-use super::slab::{NearbyIndices, insert_sorted};
+use super::slab::insert_sorted;
 use super::voice::share;
 use super::zones::ZoneRules;
 use super::{ArrivalCause, DepartureCause, PairChange, Proximity};
@@ -189,7 +188,7 @@ impl Proximity {
         entering.sort_unstable();
         entering.dedup();
         if let Some(cap) = cap {
-            self.admit_ruled(i, peer, pos, &mut mine, &entering, cap, out);
+            self.admit_capped(i, peer, pos, &mut mine, &entering, cap, out);
         } else {
             for &j in entering.iter() {
                 insert_sorted(&mut mine, j);
@@ -204,49 +203,5 @@ impl Proximity {
         self.clients[i as usize].nearby = mine;
         self.scratch.entering = entering;
         self.scratch.ruled_near = near;
-    }
-
-    /// [`admit_capped`](Self::admit_capped) by the rules: group pairs count toward the cap but
-    /// are never the one displaced.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn admit_ruled(
-        &mut self,
-        i: u32,
-        peer: PeerId,
-        pos: [f32; 3],
-        mine: &mut NearbyIndices,
-        entering: &[u32],
-        cap: usize,
-        out: &mut Vec<PairChange>,
-    ) {
-        let ranked = self.rank_candidates(pos, entering);
-        let margin = self.config.replace_margin;
-        let beats = |d2: f32, far: f32| beats_by_margin(d2, far, margin);
-        for &(d2, other_peer, j) in ranked.iter() {
-            let my_far = if mine.len() >= cap {
-                match self.farthest_ungrouped(i, pos, mine) {
-                    Some(f) if beats(d2, f.0) => Some(f),
-                    _ => break, // farther candidates cannot do better
-                }
-            } else {
-                None
-            };
-            let theirs = &self.clients[j as usize].nearby;
-            if theirs.len() > cap {
-                continue; // it trims itself when examined this tick
-            }
-            let their_far = if theirs.len() >= cap {
-                let their_pos = self.clients[j as usize].pos;
-                match self.farthest_ungrouped(j, their_pos, theirs) {
-                    Some(f) if beats(d2, f.0) => Some(f),
-                    _ => continue,
-                }
-            } else {
-                None
-            };
-            let far = (my_far.map(|f| f.2), their_far.map(|f| f.2));
-            self.pair_replacing(mine, (i, peer), (j, other_peer), far, out);
-        }
-        self.scratch.ranked = ranked;
     }
 }
